@@ -1,0 +1,31 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "EventStreamKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EventStreamKit", targets: ["EventStreamKit"]),
+        .executable(name: "EventStreamDemo", targets: ["EventStreamDemo"]),
+    ],
+    targets: [
+        .target(name: "EventStreamKit", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "EventStreamDemo",
+            dependencies: ["EventStreamKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EventStreamKitTests",
+            dependencies: ["EventStreamKit"],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

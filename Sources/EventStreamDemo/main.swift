@@ -1,0 +1,3 @@
+import EventStreamKit
+
+print("EventStreamDemo")
