@@ -1,0 +1,69 @@
+extension EventConnection {
+    /// The stream as byte chunks, for a host server's streaming response body.
+    ///
+    /// Each chunk is everything that was queued when the reader woke, ready to write as it
+    /// is. The sequence ends when the server closes the stream. Cancelling the task that
+    /// iterates it, or dropping its iterator early (as a host does when a write to a vanished
+    /// client fails), ends the connection and removes it from the hub.
+    ///
+    /// It can be iterated once: a second iterator ends at once.
+    ///
+    /// ```swift
+    /// // Hummingbird
+    /// return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: connection.body.map { ByteBuffer(bytes: $0) }))
+    /// ```
+    public nonisolated var body: Body { Body(connection: self) }
+
+    /// The byte chunks of one event stream; see ``EventConnection/body``.
+    public struct Body: AsyncSequence, Sendable {
+        public typealias Element = [UInt8]
+        public typealias Failure = Never
+
+        let connection: EventConnection
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            let claimed = (try? connection.claim()) != nil
+            return AsyncIterator(reader: claimed ? Reader(connection: connection) : nil)
+        }
+
+        /// Reads the stream; see ``EventConnection/body``.
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let reader: Reader?
+
+            public mutating func next() async -> [UInt8]? {
+                await reader?.next()
+            }
+
+            public mutating func next(isolation actor: isolated (any Actor)?) async -> [UInt8]? {
+                await reader?.next()
+            }
+        }
+    }
+
+    /// Owns the reading side; when the iterator is dropped before the stream ended, its
+    /// deinit ends the connection.
+    final class Reader: Sendable {
+        let connection: EventConnection
+
+        init(connection: EventConnection) { self.connection = connection }
+
+        func next() async -> [UInt8]? {
+            guard let batch = await connection.mailbox.next() else {
+                await connection.server.connectionEnded(connection.id)
+                return nil
+            }
+            let chunk = EventConnection.join(batch)
+            await connection.addWritten(chunk.count)
+            return chunk
+        }
+
+        deinit {
+            guard connection.mailbox.endReason == nil else { return }
+            connection.mailbox.finish(.clientGone, drain: false)
+            // The host dropped the body without finishing it: the hub must forget the
+            // connection, and deinit cannot await. This task makes one actor call and ends.
+            let server = connection.server, id = connection.id
+            Task { await server.connectionEnded(id) }
+        }
+    }
+}

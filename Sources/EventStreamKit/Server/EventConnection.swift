@@ -1,0 +1,96 @@
+import Synchronization
+
+/// One client's event stream: an actor that consumes its queue of encoded events and
+/// writes them out, everything queued in one write per wake-up.
+///
+/// Get one from ``EventServer/connect(source:channels:lastEventID:)``, then read it in one
+/// of two ways, once:
+/// - ``run(writingTo:)`` writes to an ``EventStreamSink`` until the stream ends;
+/// - ``body`` is an `AsyncSequence` of byte chunks for a host server's streaming response
+///   body (Hummingbird, Vapor). Cancelling the task that iterates it, or dropping the
+///   iterator, ends the connection.
+///
+/// Either way the connection leaves the hub by itself when the client goes away (a write
+/// fails), the server closes it, or the reading task is cancelled.
+public actor EventConnection<SourceID: Hashable & Sendable> {
+    /// This stream's ID in its hub.
+    public nonisolated let id: ConnectionID
+    /// Who the client is.
+    public nonisolated let source: SourceID
+    /// The channels it subscribed to.
+    public nonisolated let channels: Set<String>
+    /// The `Last-Event-ID` the client connected with, if any.
+    public nonisolated let requestedLastEventID: String?
+
+    nonisolated let mailbox: Mailbox
+    nonisolated let server: EventServer<SourceID>
+    private nonisolated let isConsumed = Atomic<Bool>(false)
+
+    /// Bytes written to the sink by ``run(writingTo:)`` or handed out by ``body``.
+    public private(set) var bytesWritten = 0
+
+    init(id: ConnectionID, source: SourceID, channels: Set<String>, lastEventID: String?, mailbox: Mailbox, server: EventServer<SourceID>) {
+        self.id = id
+        self.source = source
+        self.channels = channels
+        self.requestedLastEventID = lastEventID
+        self.mailbox = mailbox
+        self.server = server
+    }
+
+    /// The client's `Last-Event-ID` until an event with an ID has been queued for it, then
+    /// `nil` (seed 004's `Source.LastEventID`).
+    public nonisolated var clientLastEventID: String? { mailbox.clientLastEventID }
+
+    /// Frames this connection's overflow policy, or its end, discarded.
+    public nonisolated var droppedCount: Int { mailbox.droppedCount }
+
+    /// Writes the stream to `sink` until it ends, then leaves the hub.
+    ///
+    /// Each wake-up takes everything queued and writes it with one call to
+    /// ``EventStreamSink/write(_:)``. The stream ends when a write throws (the client is
+    /// gone), the server closes it, or the calling task is cancelled.
+    ///
+    /// - Parameter sink: Where the bytes go.
+    /// - Returns: Why the stream ended.
+    /// - Throws: ``EventServerError`` with code ``EventServerError/Code/alreadyConsumed`` if
+    ///   the stream is already being read.
+    @discardableResult
+    public func run(writingTo sink: some EventStreamSink) async throws -> DisconnectReason {
+        try claim()
+        while let batch = await mailbox.next() {
+            let chunk = Self.join(batch)
+            do {
+                try await sink.write(chunk)
+            } catch {
+                mailbox.finish(.clientGone, drain: false)
+                break
+            }
+            bytesWritten += chunk.count
+        }
+        await server.connectionEnded(id)
+        return mailbox.endReason ?? .clientGone
+    }
+
+    /// Ends this stream from the server side. Frames already queued are still written.
+    public nonisolated func close() async {
+        await server.end(id, reason: .closedByServer, drain: true)
+    }
+
+    nonisolated func claim() throws(EventServerError) {
+        guard !isConsumed.exchange(true, ordering: .relaxed) else { throw .alreadyConsumed }
+    }
+
+    func addWritten(_ count: Int) {
+        bytesWritten += count
+    }
+
+    /// One chunk for a batch: a single frame is passed on as it is, shared, not copied.
+    nonisolated static func join(_ batch: [Delivery]) -> [UInt8] {
+        if batch.count == 1 { return batch[0].frame.bytes }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(batch.reduce(0) { $0 + $1.frame.count })
+        for delivery in batch { chunk.append(contentsOf: delivery.frame.bytes) }
+        return chunk
+    }
+}

@@ -1,0 +1,65 @@
+extension EventServer {
+    /// How a hub behaves. Every limit has a default; see each property.
+    ///
+    /// ```swift
+    /// var configuration = EventServer<String>.Configuration()
+    /// configuration.retry = .seconds(5)
+    /// configuration.overflowPolicy = .coalesce
+    /// configuration.extraHeaders = [("Access-Control-Allow-Origin", "*")]
+    /// let server = EventServer<String>(configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// What happens when a source connects while it already has streams.
+        /// Default: ``DuplicateSourcePolicy/allowMultiple``.
+        public var duplicateSourcePolicy = DuplicateSourcePolicy.allowMultiple
+
+        /// Frames one connection may have queued before its overflow policy applies.
+        /// Default: 256.
+        public var queueCapacity = 256
+
+        /// What happens to a client whose queue is full. Default: ``OverflowPolicy/dropOldest``.
+        public var overflowPolicy = OverflowPolicy.dropOldest
+
+        /// How many recent events are kept, encoded, to replay to reconnecting clients.
+        /// Default: 256 (seed 003). Change it at run time with ``EventServer/setBacklogCapacity(_:)``.
+        public var backlogCapacity = 256
+
+        /// The reconnection time sent as `retry` when a stream opens, if any. Default: none
+        /// (clients keep their own, about 3 s in browsers). Change it at run time with
+        /// ``EventServer/setRetry(_:)``.
+        public var retry: Duration?
+
+        /// A stream that has sent no event for this long gets a comment line, so that proxies
+        /// keep it open and a vanished client is noticed at the write. One timer for the
+        /// whole hub, driven by ``EventServer/run()``. Default: 15 s; `nil` turns heartbeats off.
+        public var heartbeatInterval: Duration? = .seconds(15)
+
+        /// Makes event IDs. Default: ``EventIDGenerator/epochSequence(epoch:)`` with a random epoch.
+        public var idGenerator = EventIDGenerator.epochSequence()
+
+        /// Response headers added to the standard event-stream ones (CORS, say).
+        public var extraHeaders: [(name: String, value: String)] = []
+
+        /// Sent in-stream to a client whose `Last-Event-ID` could not be replayed, before
+        /// anything else, so that it can reload its state. Default: none. A common choice:
+        /// `try ServerSentEvent(event: "reset", data: "")`.
+        public var gapEvent: ServerSentEvent?
+
+        /// Called when a client's `Last-Event-ID` could not be replayed from the backlog,
+        /// with the source and that ID: the events it returns are sent to the client first,
+        /// before live ones (seed 002's reconnect recovery). Default: none.
+        public var recovery: (@Sendable (SourceID, String) async -> [ServerSentEvent])?
+
+        /// How long ``EventServer/shutdown()`` waits for queued frames to be written before it
+        /// drops what is left. Default: 5 s.
+        public var shutdownGracePeriod: Duration = .seconds(5)
+
+        /// On shutdown or restart, each stream is sent `retry` = the configured retry (or 3 s)
+        /// plus a random share of this spread, so that clients do not all reconnect in the
+        /// same instant. Default: 5 s.
+        public var reconnectSpread: Duration = .seconds(5)
+
+        /// Creates the default configuration.
+        public init() {}
+    }
+}

@@ -1,0 +1,188 @@
+extension EventServer {
+    /// A new subscription to lifecycle events: connects, reconnects, replay gaps, drops and
+    /// disconnects, from now on.
+    ///
+    /// - Parameter bufferSize: Events kept for a subscriber that reads slowly; past it, the
+    ///   oldest are discarded. Default: 1,024.
+    /// - Returns: The events, until the hub shuts down or the subscriber stops iterating.
+    public func lifecycleEvents(bufferSize: Int = 1024) -> AsyncStream<LifecycleEvent<SourceID>> {
+        let (stream, continuation) = AsyncStream<LifecycleEvent<SourceID>>.makeStream(bufferingPolicy: .bufferingNewest(bufferSize))
+        if phase == .stopped {
+            continuation.finish()
+        } else {
+            nextSubscriberID += 1
+            lifecycleSubscribers[nextSubscriberID] = continuation
+        }
+        return stream
+    }
+
+    func emit(_ event: LifecycleEvent<SourceID>) {
+        guard !lifecycleSubscribers.isEmpty else { return }
+        for (key, subscriber) in lifecycleSubscribers {
+            if case .terminated = subscriber.yield(event) { lifecycleSubscribers[key] = nil }
+        }
+    }
+}
+
+extension EventServer {
+    /// The number of open streams.
+    public var clientCount: Int { connections.count }
+
+    /// The number of open streams of `source`.
+    public func clientCount(source: SourceID) -> Int { connectionsBySource[source]?.count ?? 0 }
+
+    /// The sources with at least one open stream (seed 004's `Range`).
+    public var sources: [SourceID] { Array(connectionsBySource.keys) }
+
+    /// The open streams of `source`, oldest first.
+    public func connections(source: SourceID) -> [EventConnection<SourceID>] {
+        (connectionsBySource[source] ?? []).compactMap { connections[$0]?.connection }
+    }
+
+    /// The channels with at least one subscriber.
+    public var channels: [String] { Array(connectionsByChannel.keys) }
+
+    /// The number of streams subscribed to `channel`.
+    public func clientCount(channel: String) -> Int { connectionsByChannel[channel]?.count ?? 0 }
+
+    /// The ID of the most recent event sent to `channel` while it had subscribers.
+    public func lastEventID(channel: String) -> String? { lastEventIDByChannel[channel] }
+
+    /// How many events the backlog holds now.
+    public var backlogCount: Int { backlog.count }
+
+    /// How many events the backlog keeps.
+    public var backlogCapacity: Int { backlog.capacity }
+
+    /// Changes how many events the backlog keeps; shrinking it drops the oldest.
+    public func setBacklogCapacity(_ capacity: Int) {
+        backlog.resize(to: max(capacity, 0))
+    }
+
+    /// Ends every stream of `source` (kicks a user). Frames already queued are still written.
+    public func close(source: SourceID) {
+        for id in connectionsBySource[source] ?? [] { end(id, reason: .closedByServer, drain: true) }
+    }
+
+    /// Closes a channel: every stream subscribed to it ends (``DisconnectReason/channelClosed``),
+    /// and the channel is forgotten.
+    public func closeChannel(_ channel: String) {
+        for id in connectionsByChannel[channel] ?? [] { end(id, reason: .channelClosed, drain: true) }
+        connectionsByChannel[channel] = nil
+        lastEventIDByChannel[channel] = nil
+    }
+
+    /// Sends a heartbeat comment to every stream that had no event queued since the last
+    /// call. ``run()`` calls this every ``Configuration/heartbeatInterval``.
+    func sendHeartbeats() {
+        let heartbeat = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isComment: true)
+        for (id, entry) in connections {
+            let events = entry.mailbox.acceptedEvents
+            if events == entry.eventsAtLastHeartbeat {
+                if case .queued = entry.mailbox.enqueueIfIdle(heartbeat) { deliveries += 1 }
+            } else {
+                connections[id]?.eventsAtLastHeartbeat = events
+            }
+        }
+    }
+
+    static var heartbeatFrame: EventFrame { EventFrame(comment: "") }
+}
+
+extension EventServer {
+    /// Drives the hub's one timer (heartbeats) until the hub shuts down. Cancelling the task
+    /// that runs it shuts the hub down gracefully, and it returns when that is done.
+    ///
+    /// ```swift
+    /// try await withThrowingDiscardingTaskGroup { group in
+    ///     group.addTask { await server.run() }
+    ///     // … serve requests …
+    /// }
+    /// ```
+    public func run() async {
+        guard !isRunning, phase == .running else { return }
+        isRunning = true
+        let interval = configuration.heartbeatInterval
+        await withDiscardingTaskGroup { group in
+            if let interval {
+                group.addTask {
+                    while (try? await Task.sleep(for: interval)) != nil {
+                        await self.sendHeartbeats()
+                    }
+                }
+            }
+            for await _ in stopSignal {}  // ends at shutdown, or when this task is cancelled
+            group.cancelAll()
+        }
+        if phase != .stopped {
+            // Cancelled: shut down gracefully. A fresh task, because this one is cancelled
+            // and the grace period must still be waited for; it is awaited right here.
+            await Task { await self.shutdown() }.value
+        }
+    }
+
+    /// Shuts the hub down gracefully: no new connections; each stream is sent what it has
+    /// queued, then a `retry` spread with jitter (so that clients do not all reconnect at
+    /// once), then ends. After ``Configuration/shutdownGracePeriod`` whatever is still
+    /// queued is dropped and counted. Returns when every stream has ended.
+    public func shutdown() async {
+        switch phase {
+        case .stopped: return
+        case .stopping: return await waitUntilEmpty(for: nil)
+        case .running: break
+        }
+        phase = .stopping
+        closeAll(reason: .shutdown, forgetting: false)
+        await waitUntilEmpty(for: configuration.shutdownGracePeriod)
+        for id in Array(connections.keys) { end(id, reason: .shutdown, drain: false) }
+        phase = .stopped
+        stopContinuation.finish()
+        for subscriber in lifecycleSubscribers.values { subscriber.finish() }
+        lifecycleSubscribers.removeAll()
+    }
+
+    /// Closes every stream, as ``shutdown()`` does, and keeps accepting new connections:
+    /// clients reconnect after their jittered `retry` and catch up from the backlog.
+    public func restart() {
+        guard phase == .running else { return }
+        closeAll(reason: .shutdown, forgetting: true)
+    }
+
+    private func closeAll(reason: DisconnectReason, forgetting: Bool) {
+        let base = retry ?? .seconds(3)
+        let spread = configuration.reconnectSpread
+        for (id, entry) in connections {
+            let jitter = spread > .zero ? spread * Double.random(in: 0..<1) : .zero
+            let last = Self.retryDelivery(base + jitter)
+            if forgetting {
+                end(id, reason: reason, drain: true, last: last)
+            } else {
+                noteDropped(entry.mailbox.finish(reason, drain: true, last: last), entry: entry)
+            }
+        }
+    }
+
+    /// Waits until no connection is left, or until `timeout` passes.
+    private func waitUntilEmpty(for timeout: Duration?) async {
+        guard !connections.isEmpty else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.untilEmpty() }
+            if let timeout {
+                group.addTask { try? await Task.sleep(for: timeout) }
+            }
+            await group.next()
+            group.cancelAll()
+            if timeout != nil { resumeEmptyWaiters() }
+        }
+    }
+
+    private func untilEmpty() async {
+        guard !connections.isEmpty else { return }
+        await withCheckedContinuation { emptyWaiters.append($0) }
+    }
+
+    private func resumeEmptyWaiters() {
+        for waiter in emptyWaiters { waiter.resume() }
+        emptyWaiters.removeAll()
+    }
+}

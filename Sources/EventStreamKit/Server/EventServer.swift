@@ -1,0 +1,225 @@
+/// The hub: holds every open event stream, keyed by a source ID of your choosing (a user
+/// ID, a session ID), and sends events to them.
+///
+/// Sends go to one source, some sources, everyone but some, a channel, or everyone. Each
+/// event is encoded once, gets the next ID, is kept in a bounded backlog, and is queued for
+/// every recipient as the same shared frame. A client that reconnects with `Last-Event-ID`
+/// gets what it missed from the backlog, exactly once and in order, before live events.
+///
+/// ```swift
+/// let server = EventServer<String>()
+/// let notification = try EventType<String>("notification", marshal: .text)
+///
+/// // In the request handler, after authenticating the user:
+/// let connection = try await server.connect(source: userID, lastEventID: request.lastEventID)
+/// // stream `connection.body` as the response body, or:
+/// await connection.run(writingTo: sink)
+///
+/// // Anywhere else:
+/// try await server.send("You have mail", as: notification, to: .source(userID))
+/// ```
+///
+/// Call ``run()`` once, in a task that lives as long as the server: it drives heartbeats,
+/// and when cancelled it shuts the hub down gracefully.
+///
+/// - Note: Every connection's queue is bounded (``Configuration/queueCapacity``). A client
+///   that does not keep up is handled by ``Configuration/overflowPolicy`` and never delays
+///   delivery to the others.
+public actor EventServer<SourceID: Hashable & Sendable> {
+    struct Entry {
+        let connection: EventConnection<SourceID>
+        var eventsAtLastHeartbeat = 0
+        var mailbox: Mailbox { connection.mailbox }
+        var source: SourceID { connection.source }
+    }
+
+    enum Phase { case running, stopping, stopped }
+
+    /// The configuration the hub was created with. The retry interval and the backlog
+    /// capacity can change at run time; ``retry`` and ``backlogCapacity`` have the current values.
+    public nonisolated let configuration: Configuration
+
+    var connections: [ConnectionID: Entry] = [:]
+    var connectionsBySource: [SourceID: [ConnectionID]] = [:]
+    var connectionsByChannel: [String: Set<ConnectionID>] = [:]
+    var lastEventIDByChannel: [String: String] = [:]
+    var backlog: Backlog<SourceID>
+    var sequence: UInt64 = 0
+    var nextConnectionID: UInt64 = 0
+    var phase = Phase.running
+    var lifecycleSubscribers: [Int: AsyncStream<LifecycleEvent<SourceID>>.Continuation] = [:]
+    var nextSubscriberID = 0
+    var emptyWaiters: [CheckedContinuation<Void, Never>] = []
+    var isRunning = false
+    nonisolated let stopSignal: AsyncStream<Void>
+    let stopContinuation: AsyncStream<Void>.Continuation
+
+    /// The reconnection time sent to new streams, if any.
+    public internal(set) var retry: Duration?
+    /// The ID of the most recent event sent, if any.
+    public internal(set) var lastEventID: String?
+    /// Events sent since the hub was created (each send counts once, however many recipients).
+    public internal(set) var eventsSent = 0
+    /// Frames queued for clients (a send to 100 connections counts 100).
+    public internal(set) var deliveries = 0
+    /// Frames dropped by overflow policies, closes and shutdown.
+    public internal(set) var droppedFrames = 0
+
+    /// Creates a hub.
+    ///
+    /// - Parameter configuration: Limits and policies; see ``Configuration``.
+    public init(configuration: Configuration = Configuration()) {
+        precondition(configuration.queueCapacity > 0, "queueCapacity must be at least 1")
+        self.configuration = configuration
+        self.retry = configuration.retry
+        self.backlog = Backlog(capacity: configuration.backlogCapacity)
+        (stopSignal, stopContinuation) = AsyncStream.makeStream()
+    }
+
+    /// The response headers for an event stream: the content type, no caching or
+    /// transforming by proxies, no buffering by nginx, and ``Configuration/extraHeaders``.
+    public nonisolated var responseHeaders: [(name: String, value: String)] {
+        [
+            ("Content-Type", "text/event-stream; charset=utf-8"),
+            ("Cache-Control", "no-cache, no-transform"),
+            ("X-Accel-Buffering", "no"),
+        ] + configuration.extraHeaders
+    }
+
+    /// Opens a stream for a client.
+    ///
+    /// The returned connection is registered at once: events sent from now on are queued
+    /// for it. If `lastEventID` is in the backlog, every later event addressed to this
+    /// source or its channels is queued first, in order; if it is not, the gap is reported
+    /// (``LifecycleEvent/replayGap(source:connection:lastEventID:)``), the
+    /// ``Configuration/gapEvent`` and the ``Configuration/recovery`` hook's events are queued
+    /// first, and the client continues live.
+    ///
+    /// Read the stream with ``EventConnection/body`` or ``EventConnection/run(writingTo:)``.
+    ///
+    /// - Parameters:
+    ///   - source: Who the client is. Authenticate before you call this.
+    ///   - channels: Channels to subscribe to.
+    ///   - lastEventID: The client's `Last-Event-ID` header, if any.
+    /// - Returns: The connection.
+    /// - Throws: ``EventServerError`` with code ``EventServerError/Code/shutDown`` or
+    ///   ``EventServerError/Code/duplicateSource``.
+    public func connect(source: SourceID, channels: Set<String> = [], lastEventID: String? = nil) async throws -> EventConnection<SourceID> {
+        guard phase == .running else { throw EventServerError.shutDown }
+        try applyDuplicatePolicy(for: source)
+
+        let lastEventID = lastEventID.flatMap { $0.isEmpty ? nil : $0 }
+        nextConnectionID += 1
+        let id = ConnectionID(value: nextConnectionID)
+        let mailbox = Mailbox(capacity: configuration.queueCapacity, policy: configuration.overflowPolicy, clientLastEventID: lastEventID)
+        let connection = EventConnection(id: id, source: source, channels: channels, lastEventID: lastEventID, mailbox: mailbox, server: self)
+
+        var first: [Delivery] = []
+        if let retry { first.append(Self.retryDelivery(retry)) }
+        var hasGap = false
+        if let lastEventID {
+            switch backlog.position(of: lastEventID) {
+            case .after(let sequence):
+                for entry in backlog.entries(after: sequence) {
+                    if let frame = entry.frame(for: source, channels: channels) {
+                        first.append(Delivery(frame: frame, name: entry.name, id: entry.id))
+                    }
+                }
+            case .gap:
+                hasGap = true
+            }
+        }
+        // Registered and primed in one actor turn: no send can slip between replay and live.
+        mailbox.prepend(first)
+        connections[id] = Entry(connection: connection)
+        connectionsBySource[source, default: []].append(id)
+        for channel in channels { connectionsByChannel[channel, default: []].insert(id) }
+
+        if let lastEventID {
+            emit(.reconnected(source: source, connection: id, lastEventID: lastEventID))
+        } else {
+            emit(.connected(source: source, connection: id))
+        }
+        if hasGap, let lastEventID {
+            emit(.replayGap(source: source, connection: id, lastEventID: lastEventID))
+            await recoverGap(for: connection, lastEventID: lastEventID)
+        }
+        return connection
+    }
+
+    private func recoverGap(for connection: EventConnection<SourceID>, lastEventID: String) async {
+        var recovered: [Delivery] = []
+        if let gapEvent = configuration.gapEvent {
+            recovered.append(Delivery(frame: EventFrame(gapEvent), name: gapEvent.event, id: gapEvent.id))
+        }
+        if let recovery = configuration.recovery {
+            // Live sends during this await queue behind; the recovered events go in front,
+            // which is safe because nobody reads the connection before connect() returns.
+            for event in await recovery(connection.source, lastEventID) {
+                recovered.append(Delivery(frame: EventFrame(event), name: event.event, id: event.id))
+            }
+        }
+        connection.mailbox.prepend(recovered)
+    }
+
+    private func applyDuplicatePolicy(for source: SourceID) throws {
+        let existing = connectionsBySource[source] ?? []
+        guard !existing.isEmpty else { return }
+        switch configuration.duplicateSourcePolicy.kind {
+        case .allowMultiple:
+            break
+        case .refuseNew:
+            throw EventServerError.duplicateSource(source)
+        case .replaceExisting:
+            for id in existing { end(id, reason: .replaced, drain: true) }
+        case .limit(let count):
+            for id in existing.prefix(max(0, existing.count - count + 1)) { end(id, reason: .evicted, drain: true) }
+        }
+    }
+
+    /// Ends a connection from the server side and forgets it at once.
+    func end(_ id: ConnectionID, reason: DisconnectReason, drain: Bool, last: Delivery? = nil) {
+        guard let entry = connections[id] else { return }
+        let dropped = entry.mailbox.finish(reason, drain: drain, last: last)
+        noteDropped(dropped, entry: entry)
+        forget(id, reason: reason)
+    }
+
+    /// Called by a connection's reader when its stream is over.
+    func connectionEnded(_ id: ConnectionID) {
+        guard let entry = connections[id] else { return }
+        forget(id, reason: entry.mailbox.endReason ?? .clientGone)
+    }
+
+    private func forget(_ id: ConnectionID, reason: DisconnectReason) {
+        guard let entry = connections.removeValue(forKey: id) else { return }
+        let source = entry.source
+        connectionsBySource[source]?.removeAll { $0 == id }
+        if connectionsBySource[source]?.isEmpty == true { connectionsBySource[source] = nil }
+        for channel in entry.connection.channels {
+            connectionsByChannel[channel]?.remove(id)
+            if connectionsByChannel[channel]?.isEmpty == true {
+                connectionsByChannel[channel] = nil
+                lastEventIDByChannel[channel] = nil
+            }
+        }
+        emit(.disconnected(source: source, connection: id, reason: reason))
+        if connections.isEmpty {
+            for waiter in emptyWaiters { waiter.resume() }
+            emptyWaiters.removeAll()
+        }
+    }
+
+    func noteDropped(_ count: Int, entry: Entry) {
+        guard count > 0 else { return }
+        droppedFrames += count
+        emit(.droppedEvents(source: entry.source, connection: entry.connection.id, count: count))
+    }
+
+    static func retryDelivery(_ interval: Duration) -> Delivery {
+        var writer: [UInt8] = []
+        // A retry field alone: a valid event that cannot fail to build.
+        if let event = try? ServerSentEvent(bytes: nil, retry: max(interval, .zero)) { event.encode(into: &writer) }
+        return Delivery(frame: EventFrame(encodedBytes: writer), name: nil, id: nil, isComment: true)
+    }
+}

@@ -1,0 +1,250 @@
+/// The pure state of one connection's queue: what is queued, who waits, and what each
+/// operation must do next. No locks, no tasks: ``Mailbox`` runs it under a `Mutex` and
+/// performs the actions it returns, and the tests drive it directly.
+///
+/// `Consumer` and `Sender` are whatever the storage uses to wake the reader and a
+/// suspended sender (continuations there, plain tokens in tests).
+struct MailboxStateMachine<Consumer, Sender> {
+    enum Phase: Equatable {
+        case open
+        /// Finishing once the reader has taken what is queued.
+        case draining(DisconnectReason)
+        case finished(DisconnectReason)
+    }
+
+    enum EnqueueAction {
+        /// Queued; nobody to wake.
+        case queued
+        /// Queued after dropping `dropped` older frames (``OverflowPolicy/dropOldest`` or
+        /// ``OverflowPolicy/coalesce``).
+        case queuedDropping(dropped: Int)
+        /// The reader was waiting: hand it this batch.
+        case resume(Consumer, batch: [Delivery])
+        /// The queue is full and the policy makes the sender wait: call
+        /// ``waitForSpace(ticket:sender:)`` with this ticket.
+        case suspend(ticket: UInt64)
+        /// Overflow under ``OverflowPolicy/disconnect``: the mailbox is finished, `dropped`
+        /// frames were discarded; the reader, if waiting, must be woken with `nil`.
+        case disconnected(dropped: Int, consumer: Consumer?)
+        /// The mailbox is closing or closed; the frame was not queued.
+        case rejected
+    }
+
+    enum NextAction {
+        /// Return this batch to the reader; wake these senders with `true` (their frames
+        /// are in the batch).
+        case batch([Delivery], senders: [Sender])
+        /// Nothing queued: the reader waits.
+        case wait
+        /// The stream is over.
+        case end(DisconnectReason)
+    }
+
+    enum WaitAction {
+        /// The sender must wait to be woken.
+        case wait
+        /// Already decided: wake the sender with this result now.
+        case resume(Bool)
+    }
+
+    struct FinishAction {
+        /// Wake the reader with `nil`.
+        var consumer: Consumer?
+        /// Wake the reader with this last batch (a draining finish with a final frame).
+        var resume: (Consumer, [Delivery])?
+        /// Wake these senders with `false`.
+        var senders: [Sender] = []
+        /// Frames discarded by this finish.
+        var dropped = 0
+    }
+
+    private struct BlockedSend {
+        let ticket: UInt64
+        let delivery: Delivery
+        var sender: Sender?
+    }
+
+    let capacity: Int
+    let policy: OverflowPolicy
+    private(set) var phase = Phase.open
+    private var queue: [Delivery] = []
+    private var consumer: Consumer?
+    private var blocked: [BlockedSend] = []
+    private var nextTicket: UInt64 = 0
+    /// Frames accepted (queued or handed over) since the mailbox was made; comments excluded.
+    private(set) var acceptedEvents = 0
+    /// Frames accepted, comments included: the heartbeat timer's measure of activity.
+    private(set) var acceptedFrames = 0
+    /// Frames discarded by the overflow policy or by an undrained finish.
+    private(set) var droppedCount = 0
+    /// The `Last-Event-ID` the client connected with, until an event with an ID is queued.
+    private(set) var clientLastEventID: String?
+
+    init(capacity: Int, policy: OverflowPolicy, clientLastEventID: String?) {
+        precondition(capacity > 0, "a connection's queue capacity must be at least 1")
+        self.capacity = capacity
+        self.policy = policy
+        self.clientLastEventID = clientLastEventID
+        queue.reserveCapacity(min(capacity, 16))
+    }
+
+    var queuedCount: Int { queue.count + blocked.count }
+
+    /// Queues frames that must come first (the retry field, replayed events), beyond
+    /// the capacity: their number is bounded by the backlog's capacity. Only before the
+    /// reader started.
+    mutating func prepend(_ deliveries: [Delivery]) {
+        guard case .open = phase, !deliveries.isEmpty else { return }
+        queue.insert(contentsOf: deliveries, at: 0)
+        for delivery in deliveries { noteAccepted(delivery) }
+    }
+
+    mutating func enqueue(_ delivery: Delivery) -> EnqueueAction {
+        guard case .open = phase else { return .rejected }
+        if queue.count < capacity && blocked.isEmpty {
+            queue.append(delivery)
+            noteAccepted(delivery)
+            if let waiting = consumer {
+                consumer = nil
+                return .resume(waiting, batch: takeQueue())
+            }
+            return .queued
+        }
+        switch policy.kind {
+        case .dropOldest:
+            queue.removeFirst()
+            droppedCount += 1
+            queue.append(delivery)
+            noteAccepted(delivery)
+            return .queuedDropping(dropped: 1)
+        case .coalesce:
+            let dropped = coalesce(with: delivery)
+            noteAccepted(delivery)
+            return .queuedDropping(dropped: dropped)
+        case .disconnect:
+            let action = finish(.slowClient, drain: false)
+            return .disconnected(dropped: action.dropped + 1, consumer: action.consumer)
+        case .suspendSender:
+            nextTicket += 1
+            blocked.append(BlockedSend(ticket: nextTicket, delivery: delivery, sender: nil))
+            noteAccepted(delivery)
+            return .suspend(ticket: nextTicket)
+        }
+    }
+
+    /// Queues a heartbeat only if nothing is queued: a client with frames waiting is not
+    /// idle, and a full queue must not make a heartbeat wait or drop an event.
+    mutating func enqueueIfIdle(_ delivery: Delivery) -> EnqueueAction {
+        guard case .open = phase, queue.isEmpty, blocked.isEmpty else { return .rejected }
+        return enqueue(delivery)
+    }
+
+    /// Registers the sender for a ticket that ``enqueue(_:)`` answered with `.suspend`.
+    mutating func waitForSpace(ticket: UInt64, sender: Sender) -> WaitAction {
+        guard let index = blocked.firstIndex(where: { $0.ticket == ticket }) else {
+            // Already moved to the reader (true) or discarded by a finish (false).
+            if case .open = phase { return .resume(true) }
+            if case .draining = phase { return .resume(true) }
+            return .resume(false)
+        }
+        blocked[index].sender = sender
+        return .wait
+    }
+
+    /// A suspended sender gave up waiting: the client is too slow, so it is disconnected.
+    mutating func senderTimedOut(ticket: UInt64) -> FinishAction {
+        guard blocked.contains(where: { $0.ticket == ticket }) else { return FinishAction() }
+        return finish(.slowClient, drain: false)
+    }
+
+    mutating func next(consumer waiting: Consumer) -> NextAction {
+        if !queue.isEmpty || !blocked.isEmpty {
+            var batch = takeQueue()
+            var senders: [Sender] = []
+            for send in blocked {
+                batch.append(send.delivery)
+                if let sender = send.sender { senders.append(sender) }
+            }
+            blocked.removeAll()
+            return .batch(batch, senders: senders)
+        }
+        switch phase {
+        case .open:
+            precondition(consumer == nil, "a mailbox has one reader")
+            consumer = waiting
+            return .wait
+        case .draining(let reason):
+            phase = .finished(reason)
+            return .end(reason)
+        case .finished(let reason):
+            return .end(reason)
+        }
+    }
+
+    /// Ends the stream. With `drain`, what is queued is still handed to the reader first,
+    /// followed by `last` (queued beyond the capacity), if given.
+    mutating func finish(_ reason: DisconnectReason, drain: Bool, last: Delivery? = nil) -> FinishAction {
+        switch phase {
+        case .finished:
+            return FinishAction()
+        case .draining where drain:
+            return FinishAction()
+        case .open, .draining:
+            break
+        }
+        if drain, let last {
+            queue.append(last)
+            noteAccepted(last)
+        }
+        if drain && queuedCount > 0 {
+            phase = .draining(reason)
+            guard let waiting = consumer else { return FinishAction() }
+            consumer = nil
+            return FinishAction(resume: (waiting, takeQueue()))
+        }
+        var action = FinishAction(consumer: consumer)
+        consumer = nil
+        action.dropped = queuedCount
+        action.senders = blocked.compactMap(\.sender)
+        droppedCount += action.dropped
+        queue.removeAll()
+        blocked.removeAll()
+        phase = .finished(reason)
+        return action
+    }
+
+    private mutating func takeQueue() -> [Delivery] {
+        var batch: [Delivery] = []
+        swap(&batch, &queue)
+        return batch
+    }
+
+    private mutating func noteAccepted(_ delivery: Delivery) {
+        acceptedFrames += 1
+        if delivery.isComment { return }
+        acceptedEvents += 1
+        if delivery.id != nil { clientLastEventID = nil }
+    }
+
+    /// Removes every queued event that a newer one with the same name supersedes (the
+    /// new `delivery` included), then the oldest frames while still full; appends
+    /// `delivery`. Returns how many frames were removed.
+    private mutating func coalesce(with delivery: Delivery) -> Int {
+        let before = queue.count
+        var newestByName: [String?: Int] = [delivery.name: queue.count]
+        for index in queue.indices.reversed() where !queue[index].isComment && newestByName[queue[index].name] == nil {
+            newestByName[queue[index].name] = index
+        }
+        var kept: [Delivery] = []
+        kept.reserveCapacity(queue.count)
+        for (index, queued) in queue.enumerated() where queued.isComment || newestByName[queued.name] == index {
+            kept.append(queued)
+        }
+        queue = kept
+        if queue.count >= capacity { queue.removeFirst(queue.count - capacity + 1) }
+        queue.append(delivery)
+        let dropped = before + 1 - queue.count
+        droppedCount += dropped
+        return dropped
+    }
+}

@@ -1,0 +1,45 @@
+/// What a connection does when its queue is full because its client reads too slowly.
+///
+/// Whatever the policy, a stalled client never delays delivery to the others and never
+/// holds more than its queue's capacity (plus, with ``suspendSender(timeout:)``, one frame
+/// per suspended sender). Every frame that is not delivered is counted and reported as
+/// ``LifecycleEvent/droppedEvents(source:connection:count:)``.
+public struct OverflowPolicy: Hashable, Sendable, CustomStringConvertible {
+    enum Kind: Hashable, Sendable {
+        case dropOldest
+        case disconnect
+        case suspendSender(Duration)
+        case coalesce
+    }
+
+    let kind: Kind
+
+    /// Drop the oldest queued frame to make room for the new one. The client sees a gap,
+    /// which it can notice by its event IDs. The default.
+    public static let dropOldest = OverflowPolicy(kind: .dropOldest)
+
+    /// Disconnect the client; its queued frames are dropped. It reconnects with
+    /// `Last-Event-ID` and catches up from the backlog, if that still holds its place.
+    public static let disconnect = OverflowPolicy(kind: .disconnect)
+
+    /// Make the sender wait, up to `timeout`, until the client has room; then disconnect
+    /// it. Nothing is lost while the client keeps up within the timeout, at the price of
+    /// slowing every `send` that includes it (seed 004's blocking buffer).
+    public static func suspendSender(timeout: Duration) -> OverflowPolicy {
+        OverflowPolicy(kind: .suspendSender(timeout))
+    }
+
+    /// Keep only the newest queued frame per event name, then, if the queue is still
+    /// full, drop the oldest. Right for tickers and presence, where only the latest value
+    /// matters.
+    public static let coalesce = OverflowPolicy(kind: .coalesce)
+
+    public var description: String {
+        switch kind {
+        case .dropOldest: "dropOldest"
+        case .disconnect: "disconnect"
+        case .suspendSender(let timeout): "suspendSender(timeout: \(timeout))"
+        case .coalesce: "coalesce"
+        }
+    }
+}

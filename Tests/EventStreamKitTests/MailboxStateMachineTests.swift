@@ -1,0 +1,182 @@
+@testable import EventStreamKit
+import Testing
+
+private typealias Machine = MailboxStateMachine<String, String>
+
+private func delivery(_ text: String, name: String? = nil, id: String? = nil) -> Delivery {
+    Delivery(frame: EventFrame(try! ServerSentEvent(id: id, event: name, data: text)), name: name, id: id)
+}
+
+private func texts(_ batch: [Delivery]) -> [String] {
+    batch.map { String(decoding: $0.frame.bytes, as: UTF8.self).split(separator: "\n").last.map { String($0.dropFirst(6)) } ?? "" }
+}
+
+@Suite("Mailbox state machine")
+struct MailboxStateMachineTests {
+    @Test func aWaitingReaderGetsTheFirstFrameHandedOver() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        guard case .wait = machine.next(consumer: "reader") else { Issue.record("reader should wait"); return }
+        guard case .resume("reader", let batch) = machine.enqueue(delivery("a")) else { Issue.record("reader not woken"); return }
+        #expect(texts(batch) == ["a"])
+    }
+
+    @Test func aReaderTakesEverythingQueuedInOneBatch() {
+        var machine = Machine(capacity: 8, policy: .dropOldest, clientLastEventID: nil)
+        for text in ["a", "b", "c"] {
+            guard case .queued = machine.enqueue(delivery(text)) else { Issue.record("not queued"); return }
+        }
+        guard case .batch(let batch, let senders) = machine.next(consumer: "reader") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["a", "b", "c"])
+        #expect(senders.isEmpty)
+        #expect(machine.queuedCount == 0)
+    }
+
+    @Test func dropOldestKeepsTheNewestWithinCapacity() {
+        var machine = Machine(capacity: 3, policy: .dropOldest, clientLastEventID: nil)
+        for text in ["1", "2", "3", "4", "5"] { _ = machine.enqueue(delivery(text)) }
+        #expect(machine.droppedCount == 2)
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["3", "4", "5"])
+    }
+
+    @Test func disconnectPolicyFinishesAndCountsEverythingQueued() {
+        var machine = Machine(capacity: 2, policy: .disconnect, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("1"))
+        _ = machine.enqueue(delivery("2"))
+        guard case .disconnected(let dropped, nil) = machine.enqueue(delivery("3")) else { Issue.record("not disconnected"); return }
+        #expect(dropped == 3)
+        #expect(machine.phase == .finished(.slowClient))
+        guard case .rejected = machine.enqueue(delivery("4")) else { Issue.record("accepted after finish"); return }
+        guard case .end(.slowClient) = machine.next(consumer: "r") else { Issue.record("no end"); return }
+    }
+
+    @Test func coalesceKeepsTheNewestFramePerName() {
+        var machine = Machine(capacity: 4, policy: .coalesce, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("p1", name: "price"))
+        _ = machine.enqueue(delivery("chat1", name: "chat"))
+        _ = machine.enqueue(delivery("p2", name: "price"))
+        _ = machine.enqueue(delivery("presence1", name: "presence"))
+        guard case .queuedDropping(let dropped) = machine.enqueue(delivery("p3", name: "price")) else {
+            Issue.record("expected coalescing")
+            return
+        }
+        #expect(dropped == 2)  // p1 and p2 give way to p3
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["chat1", "presence1", "p3"])
+    }
+
+    @Test func coalesceFallsBackToDropOldestWhenAllNamesDiffer() {
+        var machine = Machine(capacity: 2, policy: .coalesce, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("a", name: "a"))
+        _ = machine.enqueue(delivery("b", name: "b"))
+        _ = machine.enqueue(delivery("c", name: "c"))
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["b", "c"])
+        #expect(machine.droppedCount == 1)
+    }
+
+    @Test func suspendedSendersKeepOrderAndAreWokenWhenTheReaderTakesTheirFrames() {
+        var machine = Machine(capacity: 1, policy: .suspendSender(timeout: .seconds(1)), clientLastEventID: nil)
+        _ = machine.enqueue(delivery("1"))
+        guard case .suspend(let first) = machine.enqueue(delivery("2")) else { Issue.record("should suspend"); return }
+        guard case .wait = machine.waitForSpace(ticket: first, sender: "s2") else { Issue.record("should wait"); return }
+        // A later send queues behind the suspended one, never ahead of it.
+        guard case .suspend(let second) = machine.enqueue(delivery("3")) else { Issue.record("should suspend"); return }
+        guard case .batch(let batch, let senders) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["1", "2", "3"])
+        #expect(senders == ["s2"])
+        // The second sender registers after its frame already went out: it is told at once.
+        guard case .resume(true) = machine.waitForSpace(ticket: second, sender: "s3") else { Issue.record("should resume"); return }
+        #expect(machine.droppedCount == 0)
+    }
+
+    @Test func aSenderTimeoutDisconnectsTheSlowClient() {
+        var machine = Machine(capacity: 1, policy: .suspendSender(timeout: .seconds(1)), clientLastEventID: nil)
+        _ = machine.enqueue(delivery("1"))
+        guard case .suspend(let ticket) = machine.enqueue(delivery("2")) else { Issue.record("should suspend"); return }
+        _ = machine.waitForSpace(ticket: ticket, sender: "s")
+        let action = machine.senderTimedOut(ticket: ticket)
+        #expect(action.senders == ["s"])
+        #expect(action.dropped == 2)
+        #expect(machine.phase == .finished(.slowClient))
+    }
+
+    @Test func drainingFinishHandsOverWhatIsQueuedThenEnds() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("a"))
+        let action = machine.finish(.shutdown, drain: true)
+        #expect(action.dropped == 0)
+        guard case .rejected = machine.enqueue(delivery("late")) else { Issue.record("accepted while draining"); return }
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["a"])
+        guard case .end(.shutdown) = machine.next(consumer: "r") else { Issue.record("no end"); return }
+    }
+
+    @Test func anUndrainedFinishWakesTheReaderAndCountsDrops() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        guard case .wait = machine.next(consumer: "r") else { Issue.record("should wait"); return }
+        let idle = machine.finish(.closedByServer, drain: false)
+        #expect(idle.consumer == "r")
+        #expect(idle.dropped == 0)
+
+        var busy = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        _ = busy.enqueue(delivery("a"))
+        _ = busy.enqueue(delivery("b"))
+        #expect(busy.finish(.shutdown, drain: false).dropped == 2)
+        #expect(busy.droppedCount == 2)
+        #expect(busy.finish(.shutdown, drain: false).dropped == 0)  // finishing twice is harmless
+    }
+
+    @Test func prependedFramesComeFirstAndMayExceedCapacity() {
+        var machine = Machine(capacity: 1, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("live"))
+        machine.prepend([delivery("r1"), delivery("r2")])
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["r1", "r2", "live"])
+    }
+
+    @Test func theClientsLastEventIDLastsUntilANewerEventIsQueued() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: "e-5")
+        _ = machine.enqueue(Delivery(frame: EventFrame(comment: "hb"), name: nil, id: nil, isComment: true))
+        _ = machine.enqueue(delivery("no id"))
+        #expect(machine.clientLastEventID == "e-5")
+        _ = machine.enqueue(delivery("with id", id: "e-6"))
+        #expect(machine.clientLastEventID == nil)
+        #expect(machine.acceptedEvents == 2)
+        #expect(machine.acceptedFrames == 3)
+    }
+}
+
+@Suite("Mailbox state machine: shutdown")
+struct MailboxStateMachineShutdownTests {
+    @Test func aFinalFrameGoesBeyondCapacityAndWakesAnIdleReader() {
+        var machine = Machine(capacity: 1, policy: .dropOldest, clientLastEventID: nil)
+        guard case .wait = machine.next(consumer: "r") else { Issue.record("should wait"); return }
+        let action = machine.finish(.shutdown, drain: true, last: delivery("retry"))
+        guard let (reader, batch) = action.resume else { Issue.record("reader not woken"); return }
+        #expect(reader == "r")
+        #expect(texts(batch) == ["retry"])
+        guard case .end(.shutdown) = machine.next(consumer: "r") else { Issue.record("no end"); return }
+    }
+
+    @Test func aFinalFrameFollowsWhatIsQueued() {
+        var machine = Machine(capacity: 1, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("queued"))
+        _ = machine.finish(.shutdown, drain: true, last: delivery("retry"))
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["queued", "retry"])
+    }
+}
+
+@Suite("Mailbox state machine: heartbeats")
+struct MailboxStateMachineHeartbeatTests {
+    @Test func aHeartbeatGoesOnlyToAnEmptyQueue() {
+        let heartbeat = Delivery(frame: EventFrame(comment: ""), name: nil, id: nil, isComment: true)
+        var machine = Machine(capacity: 1, policy: .suspendSender(timeout: .seconds(1)), clientLastEventID: nil)
+        guard case .queued = machine.enqueueIfIdle(heartbeat) else { Issue.record("idle queue refused"); return }
+        guard case .rejected = machine.enqueueIfIdle(heartbeat) else { Issue.record("busy queue accepted"); return }
+        #expect(machine.queuedCount == 1)
+        #expect(machine.droppedCount == 0)
+        #expect(machine.acceptedEvents == 0)  // a heartbeat is not activity
+    }
+}
