@@ -45,6 +45,7 @@ struct MailboxStateMachineTests {
         _ = machine.enqueue(delivery("2"))
         guard case .disconnected(let dropped, nil) = machine.enqueue(delivery("3")) else { Issue.record("not disconnected"); return }
         #expect(dropped == 3)
+        #expect(machine.droppedCount == 3)
         #expect(machine.phase == .finished(.slowClient))
         guard case .rejected = machine.enqueue(delivery("4")) else { Issue.record("accepted after finish"); return }
         guard case .end(.slowClient) = machine.next(consumer: "r") else { Issue.record("no end"); return }

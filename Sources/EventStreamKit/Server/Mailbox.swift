@@ -27,6 +27,7 @@ final class Mailbox: Sendable {
 
     var clientLastEventID: String? { state.withLock { $0.clientLastEventID } }
     var droppedCount: Int { state.withLock { $0.droppedCount } }
+    var queuedCount: Int { state.withLock { $0.queuedCount } }
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
     var isFinished: Bool {
         state.withLock { if case .finished = $0.phase { true } else { false } }

@@ -123,6 +123,7 @@ struct MailboxStateMachine<Consumer, Sender> {
             return .queuedDropping(dropped: dropped)
         case .disconnect:
             let action = finish(.slowClient, drain: false)
+            droppedCount += 1  // the frame that did not fit is lost to this client too
             return .disconnected(dropped: action.dropped + 1, consumer: action.consumer)
         case .suspendSender:
             nextTicket += 1
