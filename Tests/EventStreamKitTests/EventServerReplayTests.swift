@@ -182,3 +182,34 @@ struct EventServerReplayTests {
         }
     }
 }
+
+@Suite("EventServer: tee")
+struct EventServerTeeTests {
+    @Test func teeReadsBacklogSinceAnIDThenLiveEventsWithoutGapOrDuplicate() async throws {
+        let server = EventServer<String>()
+        let first = try await server.send("1", as: note)
+        let second = try await server.send("2", as: note, to: .source("x"))
+        let tee = await server.tee(after: first)
+        let third = try await server.send("3", as: note, to: .channel("c"))
+        await server.shutdown()  // ends the tee
+        var ids: [String] = []
+        var frames: [String] = []
+        for await event in tee {
+            ids.append(event.id)
+            frames.append(String(decoding: event.frame?.bytes ?? [], as: UTF8.self))
+        }
+        #expect(ids == [second, third])
+        #expect(frames.last == "id: \(third)\nevent: note\ndata: 3\n\n")
+    }
+
+    @Test func teeWithoutAnIDStartsLive() async throws {
+        let server = EventServer<String>()
+        try await server.send("old", as: note)
+        let tee = await server.tee()
+        let live = try await server.send("new", as: note)
+        await server.shutdown()
+        var ids: [String] = []
+        for await event in tee { ids.append(event.id) }
+        #expect(ids == [live])
+    }
+}

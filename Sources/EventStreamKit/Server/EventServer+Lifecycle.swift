@@ -139,6 +139,8 @@ extension EventServer {
         stopContinuation.finish()
         for subscriber in lifecycleSubscribers.values { subscriber.finish() }
         lifecycleSubscribers.removeAll()
+        for subscriber in teeSubscribers.values { subscriber.finish() }
+        teeSubscribers.removeAll()
     }
 
     /// Closes every stream, as ``shutdown()`` does, and keeps accepting new connections:

@@ -121,6 +121,7 @@ extension EventServer {
     /// Keeps the event for replay and notes it as the latest, overall and per channel.
     private func record(_ entry: Backlog<SourceID>.Entry) {
         backlog.append(entry)
+        emitToTees(entry)
         eventsSent += 1
         lastEventID = entry.id
         switch entry.recipients.kind {

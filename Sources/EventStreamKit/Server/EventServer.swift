@@ -48,6 +48,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     var nextConnectionID: UInt64 = 0
     var phase = Phase.running
     var lifecycleSubscribers: [Int: AsyncStream<LifecycleEvent<SourceID>>.Continuation] = [:]
+    var teeSubscribers: [Int: AsyncStream<PublishedEvent<SourceID>>.Continuation] = [:]
     var nextSubscriberID = 0
     var emptyWaiters: [CheckedContinuation<Void, Never>] = []
     var isRunning = false
