@@ -267,3 +267,54 @@ struct EventServerChannelTests {
         #expect(await connection.bytesWritten == sink.bytes.count)
     }
 }
+
+@Suite("EventServer: bursts")
+struct EventServerBurstTests {
+    @Test func sendContentsOfQueuesABurstInOrderForOneWakeUpAndOneWrite() async throws {
+        let server = EventServer<String>()
+        let connection = try await server.connect(source: "a")
+        let ids = try await server.send(contentsOf: (1...10).map { "t\($0)" }, as: note)
+        #expect(ids.count == 10 && Set(ids).count == 10)
+        #expect(await server.deliveries == 10)
+        let sink = RecordingSink()
+        let running = Task { try await connection.run(writingTo: sink) }
+        try await waitUntil("the burst") { !sink.chunks.isEmpty }
+        #expect(sink.chunks.count == 1)
+        var parser = EventStreamParser()
+        let events = try parser.parse(sink.bytes).compactMap { if case .event(let e) = $0 { e } else { nil } }
+        #expect(events.map(\.data) == (1...10).map { "t\($0)" })
+        #expect(events.map(\.lastEventID) == ids)
+        // The burst is in the backlog like any other events.
+        let late = StreamRecorder(try await server.connect(source: "b", lastEventID: ids[6]))
+        #expect(try await late.waitForEvents(3).map(\.data) == ["t8", "t9", "t10"])
+        await late.cancel()
+        running.cancel()
+        _ = try await running.value
+    }
+
+    @Test func aFailingMarshalInABurstSendsNothing() async throws {
+        struct Boom: Error {}
+        let picky = try EventType<Int>("n", marshal: EventMarshal { value in
+            if value == 3 { throw Boom() }
+            return Array(String(value).utf8)
+        })
+        let server = EventServer<String>()
+        _ = try await server.connect(source: "a")
+        await #expect(throws: WireError.self) { try await server.send(contentsOf: [1, 2, 3, 4], as: picky) }
+        #expect(await server.eventsSent == 0)
+        #expect(await server.backlogCount == 0)
+    }
+
+    @Test func aBurstIntoAFullQueueFollowsThePolicy() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.queueCapacity = 4
+        let server = EventServer<String>(configuration: configuration)
+        let connection = try await server.connect(source: "a")
+        try await server.send(contentsOf: (1...10).map(String.init), as: note)
+        #expect(connection.droppedCount == 6)
+        #expect(await server.droppedFrames == 6)
+        let reader = StreamRecorder(connection)
+        #expect(try await reader.waitForEvents(4).map(\.data) == ["7", "8", "9", "10"])
+        await reader.cancel()
+    }
+}

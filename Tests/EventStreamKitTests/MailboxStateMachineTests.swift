@@ -3,6 +3,24 @@ import Testing
 
 private typealias Machine = MailboxStateMachine<String, String>
 
+/// What a reader sees: a batch, a wait, or the end (take, then register if empty).
+private enum ReaderStep {
+    case batch([Delivery], senders: [String])
+    case wait
+    case end(DisconnectReason)
+}
+
+extension MailboxStateMachine where Consumer == String, Sender == String {
+    fileprivate mutating func next(consumer: String) -> ReaderStep {
+        var batch: [Delivery] = []
+        switch take(into: &batch) {
+        case .batch(let senders): return .batch(batch, senders: senders)
+        case .end(let reason): return .end(reason)
+        case .empty: return register(consumer) ? .wait : next(consumer: consumer)
+        }
+    }
+}
+
 private func delivery(_ text: String, name: String? = nil, id: String? = nil) -> Delivery {
     Delivery(frame: EventFrame(try! ServerSentEvent(id: id, event: name, data: text)), name: name, id: id)
 }
@@ -13,11 +31,25 @@ private func texts(_ batch: [Delivery]) -> [String] {
 
 @Suite("Mailbox state machine")
 struct MailboxStateMachineTests {
-    @Test func aWaitingReaderGetsTheFirstFrameHandedOver() {
+    @Test func aWokenReaderTakesEverythingThatArrivedBeforeItRan() {
         var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
         guard case .wait = machine.next(consumer: "reader") else { Issue.record("reader should wait"); return }
-        guard case .resume("reader", let batch) = machine.enqueue(delivery("a")) else { Issue.record("reader not woken"); return }
+        guard case .resume("reader") = machine.enqueue(delivery("a")) else { Issue.record("reader not woken"); return }
+        guard case .queued = machine.enqueue(delivery("b")) else { Issue.record("woken twice"); return }
+        guard case .batch(let batch, _) = machine.next(consumer: "reader") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["a", "b"])
+    }
+
+    @Test func takingRecyclesTheReadersArrayAsTheQueue() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        var batch: [Delivery] = []
+        batch.reserveCapacity(64)
+        _ = machine.enqueue(delivery("a"))
+        guard case .batch = machine.take(into: &batch) else { Issue.record("no batch"); return }
         #expect(texts(batch) == ["a"])
+        _ = machine.enqueue(delivery("b"))
+        guard case .batch = machine.take(into: &batch) else { Issue.record("no batch"); return }
+        #expect(texts(batch) == ["b"])  // the old contents were cleared, not appended to
     }
 
     @Test func aReaderTakesEverythingQueuedInOneBatch() {
@@ -154,8 +186,8 @@ struct MailboxStateMachineShutdownTests {
         var machine = Machine(capacity: 1, policy: .dropOldest, clientLastEventID: nil)
         guard case .wait = machine.next(consumer: "r") else { Issue.record("should wait"); return }
         let action = machine.finish(.shutdown, drain: true, last: delivery("retry"))
-        guard let (reader, batch) = action.resume else { Issue.record("reader not woken"); return }
-        #expect(reader == "r")
+        #expect(action.consumer == "r")
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
         #expect(texts(batch) == ["retry"])
         guard case .end(.shutdown) = machine.next(consumer: "r") else { Issue.record("no end"); return }
     }

@@ -58,15 +58,21 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     @discardableResult
     public func run(writingTo sink: some EventStreamSink) async throws -> DisconnectReason {
         try claim()
-        while let batch = await mailbox.next() {
-            let chunk = Self.join(batch)
-            do {
-                try await sink.write(chunk)
-            } catch {
-                mailbox.finish(.clientGone, drain: false)
-                break
+        await withTaskCancellationHandler {
+            var batch: [Delivery] = []
+            var joined: [UInt8] = []
+            while await mailbox.next(into: &batch) {
+                let chunk = Self.join(batch, reusing: &joined)
+                do {
+                    try await sink.write(chunk)
+                } catch {
+                    mailbox.finish(.clientGone, drain: false)
+                    break
+                }
+                bytesWritten += chunk.count
             }
-            bytesWritten += chunk.count
+        } onCancel: {
+            mailbox.finish(.cancelled, drain: false)
         }
         await server.connectionEnded(id)
         return mailbox.endReason ?? .clientGone
@@ -87,10 +93,17 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
 
     /// One chunk for a batch: a single frame is passed on as it is, shared, not copied.
     nonisolated static func join(_ batch: [Delivery]) -> [UInt8] {
-        if batch.count == 1 { return batch[0].frame.bytes }
         var chunk: [UInt8] = []
-        chunk.reserveCapacity(batch.reduce(0) { $0 + $1.frame.count })
-        for delivery in batch { chunk.append(contentsOf: delivery.frame.bytes) }
-        return chunk
+        return join(batch, reusing: &chunk)
+    }
+
+    /// One chunk for a batch, built in `buffer`'s storage when there are several frames
+    /// (reused from one wake-up to the next unless the sink kept the last chunk).
+    nonisolated static func join(_ batch: [Delivery], reusing buffer: inout [UInt8]) -> [UInt8] {
+        if batch.count == 1 { return batch[0].frame.bytes }
+        buffer.removeAll(keepingCapacity: true)
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.frame.count })
+        for delivery in batch { buffer.append(contentsOf: delivery.frame.bytes) }
+        return buffer
     }
 }

@@ -17,6 +17,31 @@ extension EventServer {
         return try await publish(name: type.name, payload: payload, comments: [], to: recipients)
     }
 
+    /// Sends several typed values to `recipients` at once, in order, each as its own event
+    /// with its own ID.
+    ///
+    /// All of them are queued for each recipient in one step, so a connection wakes once
+    /// and writes the whole burst with one write: for tickers and other bursts this is much
+    /// cheaper than one `send` per value.
+    ///
+    /// - Parameters:
+    ///   - values: The payloads, in order.
+    ///   - type: The event type: its name and marshal closure.
+    ///   - recipients: Who gets them. Default: everyone.
+    /// - Returns: The events' IDs, in order.
+    /// - Throws: ``WireError`` if the marshal closure fails for any value (nothing is sent)
+    ///   or a custom ID generator makes an invalid ID.
+    @discardableResult
+    public nonisolated func send<Value>(
+        contentsOf values: some Sequence<Value>,
+        as type: EventType<Value>,
+        to recipients: Recipients<SourceID> = .everyone
+    ) async throws(WireError) -> [String] {
+        var payloads: [[UInt8]] = []
+        for value in values { payloads.append(try type.marshal.encode(value)) }
+        return try await publish(name: type.name, payloads: payloads, to: recipients)
+    }
+
     /// Sends an untyped event to `recipients`. It gets the next ID unless it has one.
     ///
     /// - Parameters:
@@ -62,31 +87,26 @@ extension EventServer {
             if framesBySource[entry.source] == nil { framesBySource[entry.source] = frame }
         }
         record(Backlog.Entry(sequence: sequence, id: id, name: type.name, recipients: recipients, frame: nil, frames: framesBySource))
-        var waits: [(ConnectionID, Mailbox, UInt64)] = []
+        var outcomes = FanOutOutcomes()
         for (connectionID, frame) in frames {
-            deliver(Delivery(frame: frame, name: type.name, id: id), to: connectionID, waits: &waits)
+            guard let entry = connections[connectionID] else { continue }
+            outcomes.note(entry.mailbox.enqueue(Delivery(frame: frame, name: type.name, id: id)), for: connectionID)
         }
-        await awaitSuspendedSends(waits)
+        await settle(outcomes)
         return id
     }
 
     /// Sends comment lines (no ID, not kept in the backlog): a keep-alive, or a note for
     /// someone reading the raw stream.
     public func comment(_ text: String, to recipients: Recipients<SourceID> = .everyone) async {
-        let delivery = Delivery(frame: EventFrame(comment: text), name: nil, id: nil, isComment: true)
-        var waits: [(ConnectionID, Mailbox, UInt64)] = []
-        for id in recipientIDs(recipients) { deliver(delivery, to: id, waits: &waits) }
-        await awaitSuspendedSends(waits)
+        await fanOut(Delivery(frame: EventFrame(comment: text), name: nil, id: nil, isComment: true), to: recipients)
     }
 
     /// Changes the reconnection time: sent now to every open stream, and to new ones when
     /// they open (seed 002's `EventRetry`).
     public func setRetry(_ interval: Duration) async {
         retry = interval
-        let delivery = Self.retryDelivery(interval)
-        var waits: [(ConnectionID, Mailbox, UInt64)] = []
-        for id in Array(connections.keys) { deliver(delivery, to: id, waits: &waits) }
-        await awaitSuspendedSends(waits)
+        await fanOut(Self.retryDelivery(interval), to: .everyone)
     }
 
     // MARK: - Internals
@@ -97,13 +117,25 @@ extension EventServer {
         return await publish(event, id: id, to: recipients)
     }
 
+    private func publish(name: String?, payloads: [[UInt8]], to recipients: Recipients<SourceID>) async throws(WireError) -> [String] {
+        var events: [(id: String, frame: EventFrame)] = []
+        for payload in payloads {
+            let id = try stamp(nil)
+            events.append((id, EventFrame(try ServerSentEvent(id: id, event: name, bytes: payload))))
+        }
+        // Recorded only once every event was built: a failure above sends nothing.
+        for (offset, event) in events.enumerated() {
+            let sequence = sequence - UInt64(events.count - 1 - offset)
+            record(Backlog.Entry(sequence: sequence, id: event.id, name: name, recipients: recipients, frame: event.frame, frames: [:]))
+        }
+        await fanOut(events.map { Delivery(frame: $0.frame, name: name, id: $0.id) }, to: recipients)
+        return events.map(\.id)
+    }
+
     private func publish(_ event: ServerSentEvent, id: String, to recipients: Recipients<SourceID>) async -> String {
         let frame = EventFrame(event)
         record(Backlog.Entry(sequence: sequence, id: id, name: event.event, recipients: recipients, frame: frame, frames: [:]))
-        let delivery = Delivery(frame: frame, name: event.event, id: id)
-        var waits: [(ConnectionID, Mailbox, UInt64)] = []
-        for connectionID in recipientIDs(recipients) { deliver(delivery, to: connectionID, waits: &waits) }
-        await awaitSuspendedSends(waits)
+        await fanOut(Delivery(frame: frame, name: event.event, id: id), to: recipients)
         return id
     }
 
@@ -150,32 +182,79 @@ extension EventServer {
         }
     }
 
-    /// Queues one frame for one connection and applies what its overflow policy decided.
-    func deliver(_ delivery: Delivery, to id: ConnectionID, waits: inout [(ConnectionID, Mailbox, UInt64)]) {
-        guard let entry = connections[id] else { return }
-        switch entry.mailbox.enqueue(delivery) {
-        case .queued:
-            deliveries += 1
-        case .dropped(let count):
-            deliveries += 1
-            noteDropped(count, entry: entry)
-        case .disconnected(let dropped):
-            noteDropped(dropped, entry: entry)
-            connectionEnded(id)
-        case .mustWait(let ticket):
-            deliveries += 1
-            waits.append((id, entry.mailbox, ticket))
-        case .rejected:
-            break
+    /// Queues one shared frame for every recipient, then settles what the overflow
+    /// policies decided. The common sends walk the registry's entries directly: the hot
+    /// loop touches one mailbox per recipient and nothing else.
+    func fanOut(_ delivery: Delivery, to recipients: Recipients<SourceID>) async {
+        await fanOut(recipients, frames: 1) { $0.enqueue(delivery) }
+    }
+
+    /// Queues several frames for every recipient, each recipient's in one step.
+    func fanOut(_ deliveries: [Delivery], to recipients: Recipients<SourceID>) async {
+        if deliveries.count == 1 { return await fanOut(deliveries[0], to: recipients) }
+        await fanOut(recipients, frames: deliveries.count) { $0.enqueue(contentsOf: deliveries) }
+    }
+
+    private func fanOut(_ recipients: Recipients<SourceID>, frames: Int, _ enqueue: (Mailbox) -> Mailbox.EnqueueOutcome) async {
+        var outcomes = FanOutOutcomes(framesPerRecipient: frames)
+        switch recipients.kind {
+        case .everyone:
+            for (id, entry) in connections { outcomes.note(enqueue(entry.mailbox), for: id) }
+        case .except(let sources):
+            for (id, entry) in connections where !sources.contains(entry.source) {
+                outcomes.note(enqueue(entry.mailbox), for: id)
+            }
+        case .only, .channel, .everyChannel:
+            for id in recipientIDs(recipients) {
+                guard let entry = connections[id] else { continue }
+                outcomes.note(enqueue(entry.mailbox), for: id)
+            }
         }
+        await settle(outcomes)
+    }
+
+    /// What one fan-out left to do: counts, and the rare outcomes handled after the loop.
+    struct FanOutOutcomes {
+        var framesPerRecipient = 1
+        var delivered = 0
+        var dropped: [(ConnectionID, Int)] = []
+        var disconnected: [(ConnectionID, Int)] = []
+        var waits: [(ConnectionID, UInt64)] = []
+
+        mutating func note(_ outcome: Mailbox.EnqueueOutcome, for id: ConnectionID) {
+            switch outcome {
+            case .queued: delivered += 1
+            case .dropped(let count):
+                delivered += 1
+                dropped.append((id, count))
+            case .disconnected(let count): disconnected.append((id, count))
+            case .mustWait(let ticket):
+                delivered += 1
+                waits.append((id, ticket))
+            case .rejected: break
+            }
+        }
+    }
+
+    func settle(_ outcomes: FanOutOutcomes) async {
+        deliveries += outcomes.delivered * outcomes.framesPerRecipient
+        for (id, count) in outcomes.dropped {
+            if let entry = connections[id] { noteDropped(count, entry: entry) }
+        }
+        for (id, count) in outcomes.disconnected {
+            if let entry = connections[id] { noteDropped(count, entry: entry) }
+            connectionEnded(id)
+        }
+        await awaitSuspendedSends(outcomes.waits)
     }
 
     /// Waits for the senders that a full queue suspended (``OverflowPolicy/suspendSender(timeout:)``);
     /// a client that did not make room in time is disconnected.
-    func awaitSuspendedSends(_ waits: [(ConnectionID, Mailbox, UInt64)]) async {
+    func awaitSuspendedSends(_ waits: [(ConnectionID, UInt64)]) async {
         guard !waits.isEmpty, case .suspendSender(let timeout) = configuration.overflowPolicy.kind else { return }
         let timedOut = await withTaskGroup(of: ConnectionID?.self) { group in
-            for (id, mailbox, ticket) in waits {
+            for (id, ticket) in waits {
+                guard let mailbox = connections[id]?.mailbox else { continue }
                 group.addTask { await mailbox.waitForSpace(ticket: ticket, timeout: timeout) ? nil : id }
             }
             var timedOut: [ConnectionID] = []

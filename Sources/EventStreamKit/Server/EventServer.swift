@@ -28,9 +28,17 @@
 public actor EventServer<SourceID: Hashable & Sendable> {
     struct Entry {
         let connection: EventConnection<SourceID>
+        /// The connection's mailbox, held here too so that a fan-out touches one object per
+        /// recipient, not two.
+        let mailbox: Mailbox
+        let source: SourceID
         var eventsAtLastHeartbeat = 0
-        var mailbox: Mailbox { connection.mailbox }
-        var source: SourceID { connection.source }
+
+        init(connection: EventConnection<SourceID>) {
+            self.connection = connection
+            self.mailbox = connection.mailbox
+            self.source = connection.source
+        }
     }
 
     enum Phase { case running, stopping, stopped }

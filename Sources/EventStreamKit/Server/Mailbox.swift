@@ -8,7 +8,7 @@ import Synchronization
 /// its buffer policies cannot disconnect a client, suspend a sender or coalesce by name.
 /// The logic lives in ``MailboxStateMachine``; this class only locks and wakes.
 final class Mailbox: Sendable {
-    typealias Machine = MailboxStateMachine<UnsafeContinuation<[Delivery]?, Never>, UnsafeContinuation<Bool, Never>>
+    typealias Machine = MailboxStateMachine<UnsafeContinuation<Void, Never>, UnsafeContinuation<Bool, Never>>
 
     /// What a send did, for the hub to count and report.
     enum EnqueueOutcome {
@@ -41,6 +41,40 @@ final class Mailbox: Sendable {
         perform(state.withLock { $0.enqueue(delivery) })
     }
 
+    /// Queues several frames in order under one lock, waking the reader at most once: a
+    /// burst costs the reader one wake-up and the sink one write.
+    func enqueue(contentsOf deliveries: [Delivery]) -> EnqueueOutcome {
+        var wake: UnsafeContinuation<Void, Never>?
+        let outcome = state.withLock { machine -> EnqueueOutcome in
+            var result = EnqueueOutcome.rejected
+            var dropped = 0
+            for delivery in deliveries {
+                switch machine.enqueue(delivery) {
+                case .queued:
+                    result = .queued
+                case .queuedDropping(let count):
+                    dropped += count
+                    result = .queued
+                case .resume(let consumer):
+                    wake = consumer
+                    result = .queued
+                case .suspend(let ticket):
+                    result = .mustWait(ticket: ticket)  // FIFO: once the last is taken, all are
+                case .disconnected(let count, let consumer):
+                    // Later frames of the batch are refused, as later sends would be.
+                    wake = consumer
+                    return .disconnected(dropped: dropped + count)
+                case .rejected:
+                    return result
+                }
+            }
+            if case .queued = result, dropped > 0 { return .dropped(dropped) }
+            return result
+        }
+        wake?.resume()
+        return outcome
+    }
+
     /// Queues `delivery` only if the queue is empty; see ``MailboxStateMachine/enqueueIfIdle(_:)``.
     func enqueueIfIdle(_ delivery: Delivery) -> EnqueueOutcome {
         perform(state.withLock { $0.enqueueIfIdle(delivery) })
@@ -52,13 +86,13 @@ final class Mailbox: Sendable {
             return .queued
         case .queuedDropping(let dropped):
             return .dropped(dropped)
-        case .resume(let consumer, let batch):
-            consumer.resume(returning: batch)
+        case .resume(let consumer):
+            consumer.resume()
             return .queued
         case .suspend(let ticket):
             return .mustWait(ticket: ticket)
         case .disconnected(let dropped, let consumer):
-            consumer?.resume(returning: nil)
+            consumer?.resume()
             return .disconnected(dropped: dropped)
         case .rejected:
             return .rejected
@@ -95,21 +129,37 @@ final class Mailbox: Sendable {
 
     /// The next batch, in the order sent, or `nil` once the stream is over. Cancelling the
     /// calling task ends the stream (``DisconnectReason/cancelled``).
-    func next() async -> [Delivery]? {
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation { continuation in
-                switch state.withLock({ $0.next(consumer: continuation) }) {
-                case .batch(let batch, let senders):
-                    for sender in senders { sender.resume(returning: true) }
-                    continuation.resume(returning: batch)
-                case .wait:
-                    break
-                case .end:
-                    continuation.resume(returning: nil)
-                }
-            }
+    nonisolated(nonsending) func next() async -> [Delivery]? {
+        var batch: [Delivery] = []
+        let more = await withTaskCancellationHandler {
+            await next(into: &batch)
         } onCancel: {
             finish(.cancelled, drain: false)
+        }
+        return more ? batch : nil
+    }
+
+    /// Replaces `batch` with everything queued, waiting if nothing is; returns `false` once
+    /// the stream is over. `batch`'s old storage becomes the queue's, so a reader that keeps
+    /// passing the same array allocates nothing per wake-up.
+    ///
+    /// For a reader that handles cancellation itself, once for its whole loop (installing a
+    /// cancellation handler per wake-up costs more than the wake-up's own work).
+    /// `nonisolated(nonsending)`: a reader on an actor does not hop off and back per wake-up.
+    nonisolated(nonsending) func next(into batch: inout [Delivery]) async -> Bool {
+        while true {
+            let action = state.withLock { $0.take(into: &batch) }
+            switch action {
+            case .batch(let senders):
+                for sender in senders { sender.resume(returning: true) }
+                return true
+            case .end:
+                return false
+            case .empty:
+                await withUnsafeContinuation { continuation in
+                    if !state.withLock({ $0.register(continuation) }) { continuation.resume() }
+                }
+            }
         }
     }
 
@@ -128,8 +178,7 @@ final class Mailbox: Sendable {
     }
 
     private func perform(_ action: Machine.FinishAction) {
-        action.consumer?.resume(returning: nil)
-        if let (consumer, batch) = action.resume { consumer.resume(returning: batch) }
+        action.consumer?.resume()
         for sender in action.senders { sender.resume(returning: false) }
     }
 }

@@ -18,8 +18,9 @@ struct MailboxStateMachine<Consumer, Sender> {
         /// Queued after dropping `dropped` older frames (``OverflowPolicy/dropOldest`` or
         /// ``OverflowPolicy/coalesce``).
         case queuedDropping(dropped: Int)
-        /// The reader was waiting: hand it this batch.
-        case resume(Consumer, batch: [Delivery])
+        /// The reader was waiting: wake it. It takes the queue when it runs, so the batch
+        /// holds everything that arrived by then, not just this frame.
+        case resume(Consumer)
         /// The queue is full and the policy makes the sender wait: call
         /// ``waitForSpace(ticket:sender:)`` with this ticket.
         case suspend(ticket: UInt64)
@@ -30,12 +31,11 @@ struct MailboxStateMachine<Consumer, Sender> {
         case rejected
     }
 
-    enum NextAction {
-        /// Return this batch to the reader; wake these senders with `true` (their frames
-        /// are in the batch).
-        case batch([Delivery], senders: [Sender])
-        /// Nothing queued: the reader waits.
-        case wait
+    enum TakeAction {
+        /// The reader has this batch; wake these senders with `true` (their frames are in it).
+        case batch(senders: [Sender])
+        /// Nothing queued: the reader should ``register(_:)`` and wait.
+        case empty
         /// The stream is over.
         case end(DisconnectReason)
     }
@@ -48,10 +48,8 @@ struct MailboxStateMachine<Consumer, Sender> {
     }
 
     struct FinishAction {
-        /// Wake the reader with `nil`.
+        /// Wake the reader: it finds the last frames, or the end.
         var consumer: Consumer?
-        /// Wake the reader with this last batch (a draining finish with a final frame).
-        var resume: (Consumer, [Delivery])?
         /// Wake these senders with `false`.
         var senders: [Sender] = []
         /// Frames discarded by this finish.
@@ -106,7 +104,7 @@ struct MailboxStateMachine<Consumer, Sender> {
             noteAccepted(delivery)
             if let waiting = consumer {
                 consumer = nil
-                return .resume(waiting, batch: takeQueue())
+                return .resume(waiting)
             }
             return .queued
         }
@@ -158,28 +156,38 @@ struct MailboxStateMachine<Consumer, Sender> {
         return finish(.slowClient, drain: false)
     }
 
-    mutating func next(consumer waiting: Consumer) -> NextAction {
+    /// Hands everything queued to the reader, in `batch`, whose old storage (emptied)
+    /// becomes the queue's: in steady state no array is allocated per wake-up.
+    mutating func take(into batch: inout [Delivery]) -> TakeAction {
+        batch.removeAll(keepingCapacity: true)
         if !queue.isEmpty || !blocked.isEmpty {
-            var batch = takeQueue()
+            swap(&batch, &queue)
             var senders: [Sender] = []
             for send in blocked {
                 batch.append(send.delivery)
                 if let sender = send.sender { senders.append(sender) }
             }
             blocked.removeAll()
-            return .batch(batch, senders: senders)
+            return .batch(senders: senders)
         }
         switch phase {
         case .open:
-            precondition(consumer == nil, "a mailbox has one reader")
-            consumer = waiting
-            return .wait
+            return .empty
         case .draining(let reason):
             phase = .finished(reason)
             return .end(reason)
         case .finished(let reason):
             return .end(reason)
         }
+    }
+
+    /// Registers the reader to be woken by the next frame or the end. Returns `false` if
+    /// there is something to take already: the reader must not wait then.
+    mutating func register(_ waiting: Consumer) -> Bool {
+        guard queue.isEmpty, blocked.isEmpty, case .open = phase else { return false }
+        precondition(consumer == nil, "a mailbox has one reader")
+        consumer = waiting
+        return true
     }
 
     /// Ends the stream. With `drain`, what is queued is still handed to the reader first,
@@ -199,9 +207,8 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         if drain && queuedCount > 0 {
             phase = .draining(reason)
-            guard let waiting = consumer else { return FinishAction() }
-            consumer = nil
-            return FinishAction(resume: (waiting, takeQueue()))
+            defer { consumer = nil }
+            return FinishAction(consumer: consumer)
         }
         var action = FinishAction(consumer: consumer)
         consumer = nil
@@ -212,12 +219,6 @@ struct MailboxStateMachine<Consumer, Sender> {
         blocked.removeAll()
         phase = .finished(reason)
         return action
-    }
-
-    private mutating func takeQueue() -> [Delivery] {
-        var batch: [Delivery] = []
-        swap(&batch, &queue)
-        return batch
     }
 
     private mutating func noteAccepted(_ delivery: Delivery) {

@@ -2,12 +2,16 @@
 ///
 /// Implementations must write chunks in the order they are given, and should throw
 /// once the peer is gone, so that the writer's owner can stop.
+///
+/// The requirement is `nonisolated(nonsending)`: a conforming `write` marked so runs on the
+/// caller's executor, and a connection actor writing to it does not hop per write. A plain
+/// `async` implementation conforms too.
 public protocol EventStreamSink: Sendable {
     /// Writes one chunk of stream bytes.
     ///
     /// - Parameter chunk: Bytes in `text/event-stream` format, never empty.
     /// - Throws: Any error once the stream cannot be written any more.
-    func write(_ chunk: [UInt8]) async throws
+    nonisolated(nonsending) func write(_ chunk: [UInt8]) async throws
 }
 
 /// Writes one event stream to a sink: the low-level building block under the hub and
