@@ -157,6 +157,7 @@ if let only = ProcessInfo.processInfo.environment["FANOUT_ONLY"] {
     for _ in 0..<3 {
         switch only {
         case "hub": _ = await hub(connections: 10_000, events: 200, burst: 10)
+        case "single": _ = await hub(connections: 10_000, events: 200, burst: 1)
         case "batched": _ = await hub(connections: 10_000, events: 200, burst: 10, batched: true)
         default: _ = await baseline(connections: 10_000, events: 200, burst: 10)
         }

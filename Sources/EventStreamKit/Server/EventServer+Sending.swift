@@ -199,7 +199,7 @@ extension EventServer {
         var outcomes = FanOutOutcomes(framesPerRecipient: frames)
         switch recipients.kind {
         case .everyone:
-            for (id, entry) in connections { outcomes.note(enqueue(entry.mailbox), for: id) }
+            for slot in mailboxes.indices { outcomes.note(enqueue(mailboxes[slot]), for: mailboxOwners[slot]) }
         case .except(let sources):
             for (id, entry) in connections where !sources.contains(entry.source) {
                 outcomes.note(enqueue(entry.mailbox), for: id)
