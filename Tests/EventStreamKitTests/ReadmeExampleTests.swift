@@ -1,4 +1,4 @@
-import EventStreamKit
+@testable import EventStreamKit
 import Testing
 
 /// The README's example, kept here so that it compiles and says what it prints.
@@ -21,5 +21,26 @@ struct ReadmeExampleTests {
             }
         }
         #expect(printed == ["greeting hello\nworld 7", "note {\"title\":\"Hi\"} 7"])
+    }
+}
+
+extension ReadmeExampleTests {
+    struct Notification: Codable, Sendable { var title: String }
+
+    @Test func hubExample() async throws {
+        let user = "alice"
+        let lastEventIDHeader: String? = nil
+
+        let server = EventServer<String>()  // keyed by user ID
+        let notification = try EventType<Notification>("notification", marshal: .json())
+
+        let connection = try await server.connect(source: user, lastEventID: lastEventIDHeader)
+        let recorder = StreamRecorder(connection)
+
+        try await server.send(Notification(title: "You have mail"), as: notification, to: .source(user))
+
+        #expect(try await recorder.waitForEvents(1).map(\.data) == [#"{"title":"You have mail"}"#])
+        #expect(server.responseHeaders.contains { $0.name == "Content-Type" && $0.value == "text/event-stream; charset=utf-8" })
+        await recorder.cancel()
     }
 }
