@@ -1,0 +1,142 @@
+/// Parses an HTTP/1.x request head (request line and header fields) from the bytes read so
+/// far. Pure: no I/O, so it is tested and fuzzed on its own.
+///
+/// Lines end in CRLF; a bare LF is tolerated (RFC 9112 §2.2). Empty lines before the request
+/// line are skipped. Folded header lines, bare CR, NUL, a malformed request line or header
+/// name are errors (400); an HTTP version other than 1.0 and 1.1 is 505; a head longer than
+/// the limit, or with too many fields, is 431, decided as soon as the bytes show it, so a
+/// client cannot make the server buffer more than the limit.
+struct HTTPRequestHeadParser {
+    /// Bounds on a request head.
+    struct Limits: Hashable, Sendable {
+        var maxHeadSize = 8 * 1024
+        var maxHeaderCount = 100
+    }
+
+    enum Outcome {
+        /// More bytes are needed.
+        case incomplete
+        /// A head, and how many bytes of the buffer it used (the body or the next request
+        /// follows).
+        case complete(HTTPRequestHead, consumed: Int)
+    }
+
+    static func parse(_ bytes: [UInt8], limits: Limits = Limits()) throws(HTTPParseError) -> Outcome {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(HTTPParseError) in try parse(buffer, limits: limits) }
+    }
+
+    static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: Limits) throws(HTTPParseError) -> Outcome {
+        var start = 0
+        // Skip empty lines before the request line.
+        while start < buffer.count, buffer[start] == 13 || buffer[start] == 10 {
+            if buffer[start] == 13 && (start + 1 >= buffer.count || buffer[start + 1] != 10) {
+                if start + 1 >= buffer.count { return .incomplete }
+                throw .init(.badRequest, "bare CR before the request line")
+            }
+            start += buffer[start] == 13 ? 2 : 1
+        }
+        var lines: [Range<Int>] = []
+        var lineStart = start
+        var index = start
+        var headerCount = 0
+        while true {
+            guard index < buffer.count else {
+                if buffer.count - start > limits.maxHeadSize {
+                    throw .init(.requestHeaderFieldsTooLarge, "request head larger than \(limits.maxHeadSize) bytes")
+                }
+                return .incomplete
+            }
+            if buffer[index] != 10 {
+                index += 1
+                continue
+            }
+            let lineEnd = index > lineStart && buffer[index - 1] == 13 ? index - 1 : index
+            index += 1
+            if index - start > limits.maxHeadSize {
+                throw .init(.requestHeaderFieldsTooLarge, "request head larger than \(limits.maxHeadSize) bytes")
+            }
+            if lineEnd == lineStart { break }  // the empty line ends the head
+            lines.append(lineStart..<lineEnd)
+            if lines.count > 1 {
+                headerCount += 1
+                if headerCount > limits.maxHeaderCount {
+                    throw .init(.requestHeaderFieldsTooLarge, "more than \(limits.maxHeaderCount) header fields")
+                }
+            }
+            lineStart = index
+        }
+        guard let requestLine = lines.first else { throw .init(.badRequest, "no request line") }
+        var head = try parseRequestLine(buffer, requestLine)
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(lines.count - 1)
+        for line in lines.dropFirst() { fields.append(try parseField(buffer, line)) }
+        head.headers = HTTPHeaders(fields)
+        return .complete(head, consumed: index)
+    }
+
+    private static func parseRequestLine(_ buffer: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> HTTPRequestHead {
+        let parts = buffer[line].split(separator: 32, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw .init(.badRequest, "malformed request line")
+        }
+        guard parts[0].allSatisfy(isTokenByte) else { throw .init(.badRequest, "malformed method") }
+        guard parts[1].allSatisfy({ $0 > 32 && $0 != 127 }) else { throw .init(.badRequest, "malformed request target") }
+        let version = Array(parts[2])
+        guard version.count == 8, version.starts(with: Array("HTTP/".utf8)), version[6] == 46,
+              (48...57).contains(version[5]), (48...57).contains(version[7])
+        else { throw .init(.badRequest, "malformed HTTP version") }
+        guard version[5] == 49, version[7] == 48 || version[7] == 49 else {
+            throw .init(.httpVersionNotSupported, "HTTP version \(String(decoding: version, as: UTF8.self)) is not supported")
+        }
+        var target = String(decoding: parts[1], as: UTF8.self)
+        if target.hasPrefix("http://") || target.hasPrefix("https://") {
+            // Absolute form (RFC 9112 §3.2.2): keep the path and query.
+            let afterScheme = target.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+            target = afterScheme.count == 4 ? "/" + afterScheme[3] : "/"
+        }
+        guard target.hasPrefix("/") || target == "*" else { throw .init(.badRequest, "malformed request target") }
+        return HTTPRequestHead(
+            method: String(decoding: parts[0], as: UTF8.self),
+            target: target,
+            minorVersion: Int(version[7] - 48),
+            headers: HTTPHeaders()
+        )
+    }
+
+    private static func parseField(_ buffer: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> (name: String, value: String) {
+        let bytes = buffer[line]
+        guard let colon = bytes.firstIndex(of: 58) else { throw .init(.badRequest, "header line without a colon") }
+        let name = bytes[bytes.startIndex..<colon]
+        guard !name.isEmpty else {
+            throw .init(.badRequest, bytes.first == 32 || bytes.first == 9 ? "folded header lines are not allowed" : "empty header name")
+        }
+        guard name.allSatisfy(isTokenByte) else { throw .init(.badRequest, "malformed header name") }
+        var value = bytes[(colon + 1)...]
+        guard !value.contains(where: { $0 == 0 || $0 == 13 }) else { throw .init(.badRequest, "NUL or bare CR in a header value") }
+        while let first = value.first, first == 32 || first == 9 { value = value.dropFirst() }
+        while let last = value.last, last == 32 || last == 9 { value = value.dropLast() }
+        return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+
+    /// RFC 9110 `tchar`.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 48...57, 65...90, 97...122: true
+        case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: true
+        default: false
+        }
+    }
+}
+
+/// Why a request was refused, with the status to answer.
+struct HTTPParseError: Error, CustomStringConvertible {
+    let status: HTTPStatus
+    let message: String
+
+    init(_ status: HTTPStatus, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    var description: String { "\(status.code): \(message)" }
+}
