@@ -15,7 +15,12 @@ let package = Package(
         .executable(name: "EventStreamDemo", targets: ["EventStreamDemo"]),
     ],
     targets: [
-        .target(name: "EventStreamKit", swiftSettings: swiftSettings),
+        .target(name: "CEventStreamSystem"),
+        .target(
+            name: "EventStreamKit",
+            dependencies: [.target(name: "CEventStreamSystem", condition: .when(platforms: [.linux]))],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "EventStreamDemo",
             dependencies: ["EventStreamKit"],

@@ -20,6 +20,7 @@ final class Mailbox: Sendable {
     }
 
     private let state: Mutex<Machine>
+    private let finishWaiters = Mutex<(isFinished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     init(capacity: Int, policy: OverflowPolicy, clientLastEventID: String?) {
         state = Mutex(Machine(capacity: capacity, policy: policy, clientLastEventID: clientLastEventID))
@@ -71,6 +72,7 @@ final class Mailbox: Sendable {
             if case .queued = result, dropped > 0 { return .dropped(dropped) }
             return result
         }
+        if case .disconnected = outcome { notifyIfFinished() }
         wake?.resume()
         return outcome
     }
@@ -92,6 +94,7 @@ final class Mailbox: Sendable {
         case .suspend(let ticket):
             return .mustWait(ticket: ticket)
         case .disconnected(let dropped, let consumer):
+            notifyIfFinished()
             consumer?.resume()
             return .disconnected(dropped: dropped)
         case .rejected:
@@ -154,6 +157,7 @@ final class Mailbox: Sendable {
                 for sender in senders { sender.resume(returning: true) }
                 return true
             case .end:
+                notifyIfFinished()
                 return false
             case .empty:
                 await withUnsafeContinuation { continuation in
@@ -177,7 +181,32 @@ final class Mailbox: Sendable {
         return action.dropped
     }
 
+    /// Returns once the stream is over: finished by the server or the overflow policy, or
+    /// drained to its end. The transport uses it to unblock a write stuck on a client that
+    /// stopped reading.
+    func waitUntilFinished() async {
+        await withCheckedContinuation { continuation in
+            let done = finishWaiters.withLock { state -> Bool in
+                if state.isFinished { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func notifyIfFinished() {
+        guard endReason != nil else { return }
+        let waiters = finishWaiters.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isFinished = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     private func perform(_ action: Machine.FinishAction) {
+        notifyIfFinished()
         action.consumer?.resume()
         for sender in action.senders { sender.resume(returning: false) }
     }

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the HTTP server reports what it refused and why. A closure, so that any logging
+/// library plugs in with one line.
+public struct HTTPLogger: Sendable {
+    /// How much a message matters.
+    public enum Level: String, Sendable, Comparable {
+        case debug, info, warning, error
+
+        public static func < (lhs: Level, rhs: Level) -> Bool {
+            let order: [Level] = [.debug, .info, .warning, .error]
+            return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
+        }
+    }
+
+    private let body: @Sendable (Level, String) -> Void
+
+    /// A logger that hands each message to `body`.
+    public init(_ body: @escaping @Sendable (Level, String) -> Void) {
+        self.body = body
+    }
+
+    /// Writes messages at `minimum` level and above to standard error, one line each.
+    public static func standardError(minimum: Level = .info) -> HTTPLogger {
+        HTTPLogger { level, message in
+            guard level >= minimum else { return }
+            let line = "[EventStreamKit] \(level.rawValue): \(message)\n"
+            // One write(2) per line, to file descriptor 2: lines from several tasks never interleave.
+            _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Discards everything.
+    public static let silent = HTTPLogger { _, _ in }
+
+    func callAsFunction(_ level: Level, _ message: @autoclosure () -> String) {
+        body(level, message())
+    }
+}

@@ -1,0 +1,114 @@
+/// Maps a method and a path to a handler: a plain response, or an event stream served by an
+/// ``EventServer``.
+///
+/// ```swift
+/// var router = HTTPRouter()
+/// router.get("/health") { _ in HTTPResponse(text: "ok") }
+/// router.events("/events", server: hub) { request in
+///     guard let user = request.query["user"] else { throw HTTPError(.unauthorized) }
+///     return user
+/// }
+/// ```
+///
+/// An unknown path is answered 404; a known path with another method 405 with `Allow`;
+/// `OPTIONS` on a known path is a CORS preflight, answered 204 with ``corsHeaders``.
+public struct HTTPRouter: Sendable {
+    /// A handler for ordinary requests.
+    public typealias Handler = @Sendable (HTTPRequest) async throws -> HTTPResponse
+
+    enum Route: Sendable {
+        case plain(Handler)
+        case events(EventRoute)
+    }
+
+    private(set) var routes: [String: [String: Route]] = [:]
+
+    /// Headers added to every response, and to the answer to a CORS preflight (say
+    /// `Access-Control-Allow-Origin`). Default: none.
+    public var corsHeaders: [(name: String, value: String)] = []
+
+    /// Creates an empty router.
+    public init() {}
+
+    /// Routes `method` requests for `path` to `handler`.
+    public mutating func on(_ method: String, _ path: String, handler: @escaping Handler) {
+        routes[path, default: [:]][method] = .plain(handler)
+    }
+
+    /// Routes `GET` requests for `path` to `handler`.
+    public mutating func get(_ path: String, handler: @escaping Handler) { on("GET", path, handler: handler) }
+
+    /// Routes `POST` requests for `path` to `handler`.
+    public mutating func post(_ path: String, handler: @escaping Handler) { on("POST", path, handler: handler) }
+
+    /// Serves event streams on `GET path` from `server`.
+    ///
+    /// - Parameters:
+    ///   - path: The route.
+    ///   - server: The hub whose streams this route opens.
+    ///   - channels: Picks the channels a request subscribes to. Default: none.
+    ///   - source: Authenticates the request and names its source. Throw ``HTTPError``
+    ///     (401, 403) to refuse it: no stream opens. Any other error answers 500.
+    public mutating func events<SourceID: Hashable & Sendable>(
+        _ path: String,
+        server: EventServer<SourceID>,
+        channels: @escaping @Sendable (HTTPRequest) -> Set<String> = { _ in [] },
+        source: @escaping @Sendable (HTTPRequest) async throws -> SourceID
+    ) {
+        routes[path, default: [:]]["GET"] = .events(EventRoute(server: server, channels: channels, source: source))
+    }
+
+    enum Match {
+        case route(Route)
+        case preflight(allowed: [String])
+        case methodNotAllowed(allowed: [String])
+        case notFound
+    }
+
+    func match(method: String, path: String) -> Match {
+        guard let methods = routes[path] else { return .notFound }
+        if let route = methods[method] { return .route(route) }
+        if method == "HEAD", let route = methods["GET"], case .plain = route { return .route(route) }
+        let allowed = (methods.keys + ["OPTIONS"]).sorted()
+        return method == "OPTIONS" ? .preflight(allowed: allowed) : .methodNotAllowed(allowed: allowed)
+    }
+
+    /// The hubs behind event routes, for a graceful shutdown.
+    var eventServers: [any EventStreamHub] {
+        routes.values.flatMap(\.values).compactMap { if case .events(let route) = $0 { route.hub } else { nil } }
+    }
+}
+
+/// What the HTTP server needs from an event route, with the source ID type erased.
+struct EventRoute: Sendable {
+    let hub: any EventStreamHub
+    let open: @Sendable (HTTPRequest) async throws -> any EventStreamConnection
+
+    init<SourceID: Hashable & Sendable>(
+        server: EventServer<SourceID>,
+        channels: @escaping @Sendable (HTTPRequest) -> Set<String>,
+        source: @escaping @Sendable (HTTPRequest) async throws -> SourceID
+    ) {
+        hub = server
+        open = { request in
+            let id = try await source(request)
+            return try await server.connect(source: id, channels: channels(request), lastEventID: request.lastEventID)
+        }
+    }
+}
+
+/// A hub, seen by the HTTP server without its source ID type.
+protocol EventStreamHub: Sendable {
+    var responseHeaders: [(name: String, value: String)] { get }
+    func shutdown() async
+}
+
+extension EventServer: EventStreamHub {}
+
+/// A connection, seen by the HTTP server without its source ID type.
+protocol EventStreamConnection: Sendable {
+    var mailbox: Mailbox { get }
+    func run(writingTo sink: some EventStreamSink) async throws -> DisconnectReason
+}
+
+extension EventConnection: EventStreamConnection {}

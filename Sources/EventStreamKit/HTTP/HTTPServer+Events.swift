@@ -1,0 +1,62 @@
+extension HTTPServer {
+    /// Opens an event stream for `request` and serves it until it ends: the response head
+    /// goes out with the first frames, each wake-up's frames in one `send`, and a watcher
+    /// notices at once when the client closes or resets the connection.
+    func serveEvents(_ route: EventRoute, for request: HTTPRequest, on socket: Socket) async throws {
+        let logger = configuration.logger
+        let connection: any EventStreamConnection
+        do {
+            connection = try await route.open(request)
+        } catch let error as HTTPError {
+            logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
+            try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, keepAlive: false)
+            return
+        } catch let error as EventServerError {
+            let status: HTTPStatus = error.code == .duplicateSource ? .conflict : .serviceUnavailable
+            logger(.info, "\(status.code) \(request.path): \(error)")
+            try await send(HTTPResponse(status: status, text: "\(error)\n"), to: request, on: socket, keepAlive: false)
+            return
+        } catch {
+            logger(.error, "500 \(request.path): source resolver failed: \(error)")
+            try await send(HTTPResponse(status: .internalServerError, text: "internal error\n"), to: request, on: socket, keepAlive: false)
+            return
+        }
+
+        socket.setNoDelay()
+        var head = "HTTP/1.1 200 OK\r\n"
+        for (name, value) in route.hub.responseHeaders { head += "\(name): \(value)\r\n" }
+        for (name, value) in router.corsHeaders { head += "\(name): \(value)\r\n" }
+        head += "Connection: close\r\n\r\n"
+        let sink = SocketSink(socket: socket, poller: poller, head: Array(head.utf8))
+        if connection.mailbox.queuedCount == 0 {
+            // Nothing to send with it yet: the client must see the head now, not at the first event.
+            try await sink.flushHead()
+        }
+        let mailbox = connection.mailbox
+        let poller = poller
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                // The client closing (read of 0) or resetting (error) ends the stream at once.
+                var scratch = [UInt8](repeating: 0, count: 512)
+                while true {
+                    do {
+                        try await poller.waitReadable(socket.fd)
+                        let result = try scratch.withUnsafeMutableBytes { try socket.read(into: $0) }
+                        if result == .endOfFile { break }
+                    } catch {
+                        if error is CancellationError { return }
+                        break
+                    }
+                }
+                mailbox.finish(.clientGone, drain: false)
+            }
+            group.addTask {
+                // A write stuck on a client that stopped reading must not outlive the stream.
+                await mailbox.waitUntilFinished()
+                socket.shutdown()
+            }
+            _ = try? await connection.run(writingTo: sink)
+            group.cancelAll()
+        }
+    }
+}

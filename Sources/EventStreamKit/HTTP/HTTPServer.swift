@@ -1,0 +1,216 @@
+import Synchronization
+
+/// A dependency-free HTTP/1.1 server for event streams and small JSON or HTML routes, over
+/// non-blocking sockets with epoll (Linux) or kqueue (Darwin).
+///
+/// ```swift
+/// let hub = EventServer<String>()
+/// var router = HTTPRouter()
+/// router.events("/events", server: hub) { request in
+///     guard let user = request.query["user"] else { throw HTTPError(.unauthorized) }
+///     return user
+/// }
+/// let server = try HTTPServer(router: router, configuration: .init(host: "127.0.0.1", port: 0))
+/// print("listening on port", server.port)
+/// try await server.run()   // until cancelled or shutdown()
+/// ```
+///
+/// Limits (``Configuration``): request head 8 KiB and 100 fields (431), body 1 MiB (413),
+/// 10 s to send a head (then closed), 10,000 connections (503 with `Retry-After`).
+/// Malformed requests get 400, `Transfer-Encoding` 501, unknown paths 404, wrong methods 405
+/// with `Allow`. Each refusal is logged, and the server goes on serving the others.
+public final class HTTPServer: Sendable {
+    /// Limits and settings; every one has a default.
+    public struct Configuration: Sendable {
+        /// The address to bind: an IPv4 or IPv6 literal. Default: `127.0.0.1`.
+        public var host: String
+        /// The port; 0 lets the kernel pick a free one (read it from ``HTTPServer/port``).
+        /// Default: 8080.
+        public var port: UInt16
+        /// The largest request head, in bytes. Default: 8 KiB.
+        public var maxHeadSize = 8 * 1024
+        /// The most header fields in one request. Default: 100.
+        public var maxHeaderCount = 100
+        /// The largest request body, in bytes. Default: 1 MiB.
+        public var maxBodySize = 1 << 20
+        /// How long a client may take to send a request head (and body); a slower one
+        /// (slowloris) is closed. Default: 10 s.
+        public var headTimeout: Duration = .seconds(10)
+        /// The most open connections; past it, a new one is answered 503 with
+        /// `Retry-After` and closed. Default: 10,000.
+        public var maxConnections = 10_000
+        /// Where refusals and errors are reported. Default: standard error.
+        public var logger = HTTPLogger.standardError()
+
+        /// Creates a configuration.
+        public init(host: String = "127.0.0.1", port: UInt16 = 8080) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    struct State {
+        var openConnections = 0
+        var deadlines: [Int32: ContinuousClock.Instant] = [:]
+        var idle: Set<Int32> = []
+        var isStopping = false
+    }
+
+    /// The configuration the server was created with.
+    public let configuration: Configuration
+    /// The port the server is bound to (the kernel's choice when the configuration said 0).
+    public let port: UInt16
+
+    let router: HTTPRouter
+    let listener: Socket
+    let poller: Poller
+    let state = Mutex(State())
+    let stopSignal: AsyncStream<Void>
+    let stopContinuation: AsyncStream<Void>.Continuation
+
+    /// Binds the listening socket, so that ``port`` is known before ``run()``.
+    ///
+    /// - Throws: ``SocketError`` if the address cannot be bound.
+    public init(router: HTTPRouter, configuration: Configuration = Configuration()) throws {
+        self.router = router
+        self.configuration = configuration
+        listener = try Socket.listen(host: configuration.host, port: configuration.port)
+        do {
+            poller = try Poller()
+        } catch {
+            listener.close()
+            throw error
+        }
+        port = listener.localPort
+        (stopSignal, stopContinuation) = AsyncStream.makeStream()
+    }
+
+    /// Serves until ``shutdown()`` is called or the calling task is cancelled, then shuts
+    /// down gracefully: stops accepting, lets every hub behind an event route close its
+    /// streams with a final flush, closes idle connections, and returns when every
+    /// connection has ended.
+    public func run() async {
+        let logger = configuration.logger
+        logger(.info, "listening on \(configuration.host):\(port)")
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.sweepSlowClients() }
+            group.addTask {
+                for await _ in self.stopSignal {}
+                // Stopping (or cancelled): wake the accept loop below.
+                self.poller.forget(self.listener.fd)
+            }
+            while !state.withLock({ $0.isStopping }) && !Task.isCancelled {
+                do {
+                    try await poller.waitReadable(listener.fd)
+                } catch {
+                    break
+                }
+                acceptPending(into: &group)
+            }
+            state.withLock { $0.isStopping = true }
+            listener.close()
+            // A fresh task: this one may be cancelled, and the hubs' grace period must run.
+            await Task { await self.closeEverything() }.value
+            stopContinuation.finish()
+            group.cancelAll()
+        }
+        await poller.shutdown()
+        logger(.info, "stopped")
+    }
+
+    /// Stops the server gracefully; ``run()`` returns when it is done.
+    public func shutdown() {
+        state.withLock { $0.isStopping = true }
+        stopContinuation.finish()
+    }
+
+    /// The number of open client connections.
+    public var connectionCount: Int { state.withLock { $0.openConnections } }
+
+    private func acceptPending(into group: inout DiscardingTaskGroup) {
+        while true {
+            let client: Socket?
+            do {
+                client = try listener.accept()
+            } catch {
+                // EMFILE and friends: log and wait for the next readiness instead of spinning.
+                configuration.logger(.error, "accept: \(error)")
+                return
+            }
+            guard let client else { return }
+            let admitted = state.withLock { state -> Bool in
+                guard state.openConnections < configuration.maxConnections, !state.isStopping else { return false }
+                state.openConnections += 1
+                return true
+            }
+            guard admitted else {
+                configuration.logger(.warning, "refused a connection: \(configuration.maxConnections) connections open (503)")
+                group.addTask { await self.refuse(client) }
+                continue
+            }
+            group.addTask { await self.serve(client) }
+        }
+    }
+
+    /// Answers 503 and closes. The client's request is read and discarded first (for at most
+    /// a second): closing with unread bytes would send an RST that can destroy the answer.
+    private func refuse(_ client: Socket) async {
+        defer {
+            poller.forget(client.fd)
+            client.close()
+        }
+        let answer = Self.statusResponse(.serviceUnavailable, extra: [("Retry-After", "1")], message: "too many connections")
+        guard (try? await client.writeAll(answer, poller: poller)) != nil else { return }
+        _ = try? await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var scratch = [UInt8](repeating: 0, count: 4096)
+                var drained = 0
+                while drained < 64 * 1024 {
+                    switch try scratch.withUnsafeMutableBytes({ try client.read(into: $0) }) {
+                    case .bytes(let count): drained += count
+                    case .endOfFile: return
+                    case .wouldBlock:
+                        // The answer is out: half-close, so that the client sees it ended.
+                        client.shutdownWrite()
+                        try await self.poller.waitReadable(client.fd)
+                    }
+                }
+            }
+            group.addTask { try await Task.sleep(for: .seconds(1)) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func closeEverything() async {
+        await withDiscardingTaskGroup { group in
+            for hub in router.eventServers { group.addTask { await hub.shutdown() } }
+        }
+        // Connections between requests end now; those mid-request finish their response.
+        let idle = state.withLock { $0.idle }
+        for fd in idle { Socket(fd: fd).shutdown() }
+    }
+
+    /// Closes connections that took longer than ``Configuration/headTimeout`` to send a
+    /// request: one timer for the whole server, not one per connection.
+    private func sweepSlowClients() async {
+        let period = min(configuration.headTimeout / 4, .seconds(1))
+        while (try? await Task.sleep(for: period)) != nil {
+            let now = ContinuousClock.now
+            let expired = state.withLock { state in state.deadlines.filter { $0.value <= now }.map(\.key) }
+            for fd in expired {
+                configuration.logger(.warning, "closed a connection that sent no complete request within \(configuration.headTimeout)")
+                state.withLock { _ = $0.deadlines.removeValue(forKey: fd) }
+                Socket(fd: fd).shutdown()
+            }
+        }
+    }
+
+    static func statusResponse(_ status: HTTPStatus, extra: [(String, String)] = [], message: String? = nil, keepAlive: Bool = false) -> [UInt8] {
+        let body = Array(((message ?? status.reason) + "\n").utf8)
+        var head = "HTTP/1.1 \(status.code) \(status.reason)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
+        for (name, value) in extra { head += "\(name): \(value)\r\n" }
+        head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+}

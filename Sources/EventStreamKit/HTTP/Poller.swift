@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// Waits for sockets to become readable or writable, for many tasks at once, on one OS
+/// thread blocked in `epoll_wait` (Linux) or `kevent` (Darwin).
+///
+/// Only accepts, reads and "wait until writable" go through here; writes go straight from
+/// the writing task to the socket. Each wait arms the descriptor one-shot for what is
+/// awaited, so an idle stream costs nothing until its client speaks or leaves.
+final class Poller: Sendable {
+    private struct Waiters {
+        var read: UnsafeContinuation<Void, any Error>?
+        var write: UnsafeContinuation<Void, any Error>?
+        var isRegistered = false
+    }
+
+    private let backend: PollerBackend
+    private let waiters = Mutex<[Int32: Waiters]>([:])
+    private let stopped = Atomic<Bool>(false)
+    private let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    private let isFinished = Atomic<Bool>(false)
+
+    init() throws(SocketError) {
+        backend = try PollerBackend()
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "EventStreamKit.Poller"
+        thread.start()
+    }
+
+    /// Waits until `fd` is readable, or its peer hung up.
+    ///
+    /// - Throws: `CancellationError` if the task is cancelled, or ``SocketError`` if the
+    ///   descriptor was forgotten meanwhile.
+    func waitReadable(_ fd: Int32) async throws {
+        try await wait(fd, forWriting: false)
+    }
+
+    /// Waits until `fd` is writable.
+    func waitWritable(_ fd: Int32) async throws {
+        try await wait(fd, forWriting: true)
+    }
+
+    /// Forgets `fd` before it is closed: pending waits fail.
+    func forget(_ fd: Int32) {
+        let removed = waiters.withLock { $0.removeValue(forKey: fd) }
+        if removed?.isRegistered == true { backend.remove(fd) }
+        removed?.read?.resume(throwing: SocketError("poll", code: EBADF))
+        removed?.write?.resume(throwing: SocketError("poll", code: EBADF))
+    }
+
+    /// Stops the thread; returns once it has ended.
+    func shutdown() async {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        backend.wake()
+        await withCheckedContinuation { continuation in
+            let done = finished.withLock { state -> Bool in
+                if isFinished.load(ordering: .acquiring) { return true }
+                state = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func wait(_ fd: Int32, forWriting: Bool) async throws {
+        try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                let arm = waiters.withLock { table -> (read: Bool, write: Bool, add: Bool)? in
+                    var entry = table[fd] ?? Waiters()
+                    if forWriting { entry.write = continuation } else { entry.read = continuation }
+                    let add = !entry.isRegistered
+                    entry.isRegistered = true
+                    table[fd] = entry
+                    return (entry.read != nil, entry.write != nil, add)
+                }
+                if let arm, !backend.arm(fd, read: arm.read, write: arm.write, add: arm.add) {
+                    let failed = waiters.withLock { table -> UnsafeContinuation<Void, any Error>? in
+                        defer { if forWriting { table[fd]?.write = nil } else { table[fd]?.read = nil } }
+                        return forWriting ? table[fd]?.write : table[fd]?.read
+                    }
+                    failed?.resume(throwing: SocketError("epoll_ctl"))
+                }
+            }
+        } onCancel: {
+            let cancelled = waiters.withLock { table -> UnsafeContinuation<Void, any Error>? in
+                defer { if forWriting { table[fd]?.write = nil } else { table[fd]?.read = nil } }
+                return forWriting ? table[fd]?.write : table[fd]?.read
+            }
+            cancelled?.resume(throwing: CancellationError())
+        }
+    }
+
+    private func loop() {
+        var events = PollerBackend.Events()
+        while !stopped.load(ordering: .acquiring) {
+            backend.wait(into: &events)
+            for event in events.ready {
+                let (resumeRead, resumeWrite, rearm) = waiters.withLock { table -> (UnsafeContinuation<Void, any Error>?, UnsafeContinuation<Void, any Error>?, (Bool, Bool)?) in
+                    guard var entry = table[event.fd] else { return (nil, nil, nil) }
+                    var read: UnsafeContinuation<Void, any Error>?
+                    var write: UnsafeContinuation<Void, any Error>?
+                    if event.readable, let waiting = entry.read {
+                        read = waiting
+                        entry.read = nil
+                    }
+                    if event.writable, let waiting = entry.write {
+                        write = waiting
+                        entry.write = nil
+                    }
+                    table[event.fd] = entry
+                    // One-shot: the descriptor is disarmed; re-arm for whoever still waits.
+                    let still = (entry.read != nil, entry.write != nil)
+                    return (read, write, still.0 || still.1 ? still : nil)
+                }
+                if let rearm { _ = backend.arm(event.fd, read: rearm.0, write: rearm.1, add: false) }
+                resumeRead?.resume()
+                resumeWrite?.resume()
+            }
+        }
+        backend.close()
+        let waiting = finished.withLock { state -> CheckedContinuation<Void, Never>? in
+            isFinished.store(true, ordering: .releasing)
+            defer { state = nil }
+            return state
+        }
+        waiting?.resume()
+    }
+}
