@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds a libFuzzer target from the library's own sources and runs it for a bounded time.
+#   Fuzz/run.sh [TARGET] [SECONDS]     TARGET: RequestHead (default); SECONDS: 60 (default)
+# Exits non-zero on a crash or sanitizer report; the reproducer lands in Fuzz/crashes/.
+set -euo pipefail
+cd "$(dirname "$0")"
+target="${1:-RequestHead}"
+seconds="${2:-60}"
+root=../Sources/EventStreamKit
+case "$target" in
+  RequestHead)
+    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift")
+    ;;
+  *) echo "unknown target $target" >&2; exit 2 ;;
+esac
+mkdir -p build crashes "corpus-work/$target"
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name FuzzTarget \
+  "$target/main.swift" "${sources[@]}" -o "build/$target"
+# corpus-work/ grows with what the fuzzer finds; the committed corpus stays the seed.
+# Swift's own crash backtracer would race libFuzzer's handler and can hang the process; the
+# outer timeout is a second guard, so that a finding fails fast instead of stalling CI.
+SWIFT_BACKTRACE=enable=no timeout --kill-after=10 $((seconds + 120)) \
+  "build/$target" -max_total_time="$seconds" -max_len=4096 -artifact_prefix=crashes/ \
+  -print_final_stats=1 "corpus-work/$target" "$target/corpus"
