@@ -1,11 +1,24 @@
 import EventStreamKit
 
-// A placeholder until the demo issue lands: it shows the wire layer at work and says
-// what the demo will become.
-let event = try ServerSentEvent(id: "1", event: "notification", data: "Hello from EventStreamKit")
-print("EventStreamDemo — per-user push notifications over Server-Sent Events (work in progress).")
-print()
-print("The wire layer encodes an event like this:")
-print(String(decoding: EventFrame(event).bytes, as: UTF8.self), terminator: "")
-print("Coming next: `EventStreamDemo serve` (a browser page with live per-user notifications),")
-print("`EventStreamDemo listen <url>` (a command-line EventSource) and a bench mode.")
+// `EventStreamDemo serve [--host H] [--port P] [--bench-rate R] [--bench-size S]` serves
+// event streams; with no arguments the demo says what it is (the full demo, with its web
+// page, is the next step).
+let arguments = Array(CommandLine.arguments.dropFirst())
+
+if arguments.first == "serve" {
+    do {
+        let options = try ServeOptions(parsing: Array(arguments.dropFirst()))
+        await serve(options)
+    } catch {
+        printError("EventStreamDemo: \(error)")
+        exitProcess(2)
+    }
+} else {
+    let event = try ServerSentEvent(id: "1", event: "notification", data: "Hello from EventStreamKit")
+    print("EventStreamDemo — per-user push notifications over Server-Sent Events (work in progress).")
+    print()
+    print("The wire layer encodes an event like this:")
+    print(String(decoding: EventFrame(event).bytes, as: UTF8.self), terminator: "")
+    print("Run `EventStreamDemo serve --port 8080` to serve /events (bench mode: --bench-rate R --bench-size S).")
+    print("Coming next: the browser page with live per-user notifications, and `EventStreamDemo listen <url>`.")
+}

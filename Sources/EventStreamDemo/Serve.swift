@@ -1,0 +1,115 @@
+import Dispatch
+import EventStreamKit
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct ServeOptions {
+    struct UsageError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    var host = "127.0.0.1"
+    var port: UInt16 = 8080
+    var benchRate = 0.0
+    var benchSize = 100
+
+    init(parsing arguments: [String]) throws {
+        var remaining = arguments[...]
+        while let flag = remaining.popFirst() {
+            guard let value = remaining.popFirst() else { throw UsageError(description: "\(flag) needs a value") }
+            switch flag {
+            case "--host": host = value
+            case "--port":
+                guard let port = UInt16(value) else { throw UsageError(description: "--port takes 0...65535, not \(value)") }
+                self.port = port
+            case "--bench-rate":
+                guard let rate = Double(value), rate >= 0 else { throw UsageError(description: "--bench-rate takes events per second, not \(value)") }
+                benchRate = rate
+            case "--bench-size":
+                guard let size = Int(value), size >= 0 else { throw UsageError(description: "--bench-size takes a byte count, not \(value)") }
+                benchSize = size
+            default:
+                throw UsageError(description: "unknown option \(flag)")
+            }
+        }
+    }
+}
+
+/// Serves until SIGTERM or SIGINT, off the main actor.
+nonisolated func serve(_ options: ServeOptions) async {
+    let hub = EventServer<String>()
+    var router = HTTPRouter()
+    // Bench mode has no authentication: every client is the same anonymous source.
+    router.events("/events", server: hub) { _ in "anonymous" }
+    router.get("/health") { _ in HTTPResponse(text: "ok\n") }
+    let server: HTTPServer
+    do {
+        var configuration = HTTPServer.Configuration(host: options.host, port: options.port)
+        configuration.maxConnections = 19_000
+        server = try HTTPServer(router: router, configuration: configuration)
+    } catch {
+        printError("EventStreamDemo: cannot listen on \(options.host):\(options.port): \(error)")
+        exitProcess(1)
+    }
+    print("EventStreamDemo serving http://\(options.host):\(server.port)/events")
+
+    let signals = [SIGTERM, SIGINT].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { server.shutdown() }
+        source.resume()
+        return source
+    }
+    await withDiscardingTaskGroup { group in
+        group.addTask { await hub.run() }
+        if options.benchRate > 0 {
+            group.addTask { await benchTicker(hub: hub, rate: options.benchRate, size: options.benchSize) }
+        }
+        await server.run()
+        group.cancelAll()
+    }
+    signals.forEach { $0.cancel() }
+}
+
+/// Broadcasts `rate` events a second: wakes every max(1/rate, 1 ms) and sends every event due
+/// by then as one burst. Data: `<unix time in ns> <sequence> <padding to size bytes>`.
+nonisolated func benchTicker(hub: EventServer<String>, rate: Double, size: Int) async {
+    let tick = try! EventType<String>("tick", marshal: .text)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let period = max(1 / rate, 0.001)
+    var published = 0
+    while !Task.isCancelled {
+        let elapsed = clock.now - start
+        let (seconds, attoseconds) = elapsed.components
+        let due = Int(rate * (Double(seconds) + Double(attoseconds) / 1e18)) - published
+        if due > 0 {
+            var payloads: [String] = []
+            payloads.reserveCapacity(due)
+            for _ in 0..<due {
+                published += 1
+                payloads.append(benchPayload(sequence: published, size: size))
+            }
+            _ = try? await hub.send(contentsOf: payloads, as: tick)
+        }
+        try? await Task.sleep(for: .seconds(period))
+    }
+}
+
+func benchPayload(sequence: Int, size: Int) -> String {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    let prefix = "\(Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)) \(sequence) "
+    return prefix.utf8.count >= size ? prefix : prefix + String(repeating: "x", count: size - prefix.utf8.count)
+}
+
+func printError(_ message: String) {
+    _ = Array((message + "\n").utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func exitProcess(_ code: Int32) -> Never {
+    exit(code)
+}
