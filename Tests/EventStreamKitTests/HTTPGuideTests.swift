@@ -1,0 +1,57 @@
+@testable import EventStreamKit
+import Testing
+
+/// The snippet of Docs/HTTPServer.md, compiled and run against a loopback client.
+@Suite("Docs/HTTPServer.md snippet")
+struct HTTPGuideTests {
+    /// Stands in for the app's own authentication.
+    struct Users: Sendable {
+        func user(forToken token: String) -> String? { token == "Bearer t-alice" ? "alice" : nil }
+    }
+
+    @Test func servingEvents() async throws {
+        let users = Users()
+        let note = try EventType<String>("note", marshal: .text)
+
+        let hub = EventServer<String>()
+        var router = HTTPRouter()
+
+        router.events("/events", server: hub, channels: { request in
+            Set(request.query["channels"]?.split(separator: ",").map(String.init) ?? [])
+        }) { request in
+            // Authenticate here: a thrown HTTPError answers with its status, and no stream opens.
+            guard let token = request.headers["Authorization"], let user = users.user(forToken: token) else {
+                throw HTTPError(.unauthorized)
+            }
+            return user
+        }
+        router.post("/notify") { request in
+            try await hub.send(String(decoding: request.body, as: UTF8.self), as: note, to: .everyone)
+            return HTTPResponse(status: .accepted)
+        }
+
+        var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
+        configuration.logger = .silent
+        let server = try HTTPServer(router: router, configuration: configuration)
+        let running = Task { await server.run() }
+        let poller = try Poller()
+
+        let stranger = try LoopbackClient(port: server.port, poller: poller)
+        try await stranger.send("GET /events HTTP/1.1\r\n\r\n")
+        #expect(try await stranger.readToEnd().hasPrefix("HTTP/1.1 401 "))
+
+        let alice = try LoopbackClient(port: server.port, poller: poller)
+        try await alice.send("GET /events?channels=a,b HTTP/1.1\r\nAuthorization: Bearer t-alice\r\n\r\n")
+        _ = try await alice.read { $0.contains("\r\n\r\n") }
+        #expect(await hub.clientCount(channel: "b") == 1)
+        let poster = try LoopbackClient(port: server.port, poller: poller)
+        try await poster.send("POST /notify HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        #expect(try await poster.readToEnd().hasPrefix("HTTP/1.1 202 "))
+        #expect(try await alice.read { $0.contains("data: hello\n\n") }.contains("event: note"))
+
+        server.shutdown()
+        await running.value
+        for client in [stranger, alice, poster] { client.close() }
+        await poller.shutdown()
+    }
+}
