@@ -126,3 +126,11 @@ final class Poller: Sendable {
         waiting?.resume()
     }
 }
+
+/// What the backend saw for one descriptor. A hang-up or error counts as both readable and
+/// writable, so that whoever waits wakes and meets the error.
+struct PollerReadiness {
+    let fd: Int32
+    let readable: Bool
+    let writable: Bool
+}

@@ -5,15 +5,9 @@ import Darwin
 ///
 /// - Note: Written for Darwin and not yet run there: this project's machines are Linux.
 struct PollerBackend: Sendable {
-    struct Ready {
-        let fd: Int32
-        let readable: Bool
-        let writable: Bool
-    }
-
     struct Events {
         fileprivate var buffer = [kevent](repeating: kevent(), count: 256)
-        var ready: [Ready] = []
+        var ready: [PollerReadiness] = []
     }
 
     private let queue: Int32
@@ -46,7 +40,7 @@ struct PollerBackend: Sendable {
             let event = events.buffer[index]
             if event.filter == Int16(EVFILT_USER) { continue }
             let failed = event.flags & UInt16(EV_EOF | EV_ERROR) != 0
-            events.ready.append(Ready(
+            events.ready.append(PollerReadiness(
                 fd: Int32(event.ident),
                 readable: event.filter == Int16(EVFILT_READ) || failed,
                 writable: event.filter == Int16(EVFILT_WRITE) || failed

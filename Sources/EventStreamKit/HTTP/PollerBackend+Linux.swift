@@ -4,15 +4,9 @@ import Glibc
 
 /// epoll, armed one-shot per wait, with an eventfd to wake the thread.
 struct PollerBackend: Sendable {
-    struct Ready {
-        let fd: Int32
-        let readable: Bool
-        let writable: Bool
-    }
-
     struct Events {
         fileprivate var buffer = [epoll_event](repeating: epoll_event(), count: 256)
-        var ready: [Ready] = []
+        var ready: [PollerReadiness] = []
     }
 
     private let epoll: Int32
@@ -57,7 +51,7 @@ struct PollerBackend: Sendable {
             }
             let bits = event.events
             let failed = bits & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
-            events.ready.append(Ready(
+            events.ready.append(PollerReadiness(
                 fd: event.data.fd,
                 readable: failed || bits & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0,
                 writable: failed || bits & EPOLLOUT.rawValue != 0

@@ -158,19 +158,19 @@ struct Socket: Hashable, Sendable {
 
     /// Stops both directions: a read pending on another task returns end-of-file.
     func shutdown() {
-        #if canImport(Glibc)
-        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-        #else
-        _ = Darwin.shutdown(fd, SHUT_RDWR)
-        #endif
+        shutdown(how: Int32(SHUT_RDWR))
     }
 
     /// Sends FIN: the peer reads end-of-file, and this side can still read.
     func shutdownWrite() {
+        shutdown(how: Int32(SHUT_WR))
+    }
+
+    private func shutdown(how: Int32) {
         #if canImport(Glibc)
-        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+        _ = Glibc.shutdown(fd, how)
         #else
-        _ = Darwin.shutdown(fd, SHUT_WR)
+        _ = Darwin.shutdown(fd, how)
         #endif
     }
 
