@@ -105,7 +105,11 @@ public final class HTTPServer: Sendable {
                 } catch {
                     break
                 }
-                acceptPending(into: &group)
+                if !acceptPending(into: &group) {
+                    // Out of descriptors (EMFILE) or memory: the pending connection keeps the
+                    // listener readable, so waiting again at once would spin. Back off instead.
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
             }
             state.withLock { $0.isStopping = true }
             listener.close()
@@ -127,17 +131,17 @@ public final class HTTPServer: Sendable {
     /// The number of open client connections.
     public var connectionCount: Int { state.withLock { $0.openConnections } }
 
-    private func acceptPending(into group: inout DiscardingTaskGroup) {
+    /// Accepts every pending connection. Returns `false` if accepting failed (EMFILE, say).
+    private func acceptPending(into group: inout DiscardingTaskGroup) -> Bool {
         while true {
             let client: Socket?
             do {
                 client = try listener.accept()
             } catch {
-                // EMFILE and friends: log and wait for the next readiness instead of spinning.
-                configuration.logger(.error, "accept: \(error)")
-                return
+                configuration.logger(.error, "accept: \(error); retrying in 100 ms")
+                return false
             }
-            guard let client else { return }
+            guard let client else { return true }
             let admitted = state.withLock { state -> Bool in
                 guard state.openConnections < configuration.maxConnections, !state.isStopping else { return false }
                 state.openConnections += 1
