@@ -149,7 +149,8 @@ struct EventServerReplayTests {
                         var ids: [String] = []
                         var connection = firstConnection
                         var done = false
-                        while !done {
+                        // A cancelled client (the deadline passed) must stop, not reconnect forever.
+                        while !done && !Task.isCancelled {
                             var parser = EventStreamParser()
                             var iterator: EventConnection<Int>.Body.AsyncIterator? = connection.body.makeAsyncIterator()
                             let toRead = Int.random(in: 1...40, using: &random)
