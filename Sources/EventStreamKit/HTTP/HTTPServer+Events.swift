@@ -34,14 +34,17 @@ extension HTTPServer {
         }
         let mailbox = connection.mailbox
         let poller = poller
+        // A write stuck on a client that stopped reading must not outlive the stream. This runs
+        // before the reader sees the end, so while the descriptor is still this socket's.
+        mailbox.onFinish { socket.shutdown() }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 // The client closing (read of 0) or resetting (error) ends the stream at once.
-                var scratch = [UInt8](repeating: 0, count: 512)
+                // The scratch buffer exists only while reading: an idle watcher holds none.
                 while true {
                     do {
                         try await poller.waitReadable(socket.fd)
-                        let result = try scratch.withUnsafeMutableBytes { try socket.read(into: $0) }
+                        let result = try withUnsafeTemporaryAllocation(byteCount: 512, alignment: 1) { try socket.read(into: $0) }
                         if result == .endOfFile { break }
                     } catch {
                         if error is CancellationError { return }
@@ -49,11 +52,6 @@ extension HTTPServer {
                     }
                 }
                 mailbox.finish(.clientGone, drain: false)
-            }
-            group.addTask {
-                // A write stuck on a client that stopped reading must not outlive the stream.
-                await mailbox.waitUntilFinished()
-                socket.shutdown()
             }
             _ = try? await connection.run(writingTo: sink)
             group.cancelAll()

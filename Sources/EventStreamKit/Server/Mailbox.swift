@@ -20,7 +20,7 @@ final class Mailbox: Sendable {
     }
 
     private let state: Mutex<Machine>
-    private let finishWaiters = Mutex<(isFinished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let finishActions = Mutex<(isFinished: Bool, actions: [@Sendable () -> Void])>((false, []))
 
     init(capacity: Int, policy: OverflowPolicy, clientLastEventID: String?) {
         state = Mutex(Machine(capacity: capacity, policy: policy, clientLastEventID: clientLastEventID))
@@ -181,28 +181,27 @@ final class Mailbox: Sendable {
         return action.dropped
     }
 
-    /// Returns once the stream is over: finished by the server or the overflow policy, or
-    /// drained to its end. The transport uses it to unblock a write stuck on a client that
-    /// stopped reading.
-    func waitUntilFinished() async {
-        await withCheckedContinuation { continuation in
-            let done = finishWaiters.withLock { state -> Bool in
-                if state.isFinished { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
+    /// Runs `action` once the stream is over (at once if it already is), before the reader
+    /// sees the end. Costs no task: the transport uses it to unblock a write stuck on a
+    /// client that stopped reading.
+    func onFinish(_ action: @escaping @Sendable () -> Void) {
+        let now = finishActions.withLock { state -> Bool in
+            if state.isFinished { return true }
+            state.actions.append(action)
+            return false
         }
+        if now { action() }
     }
 
     private func notifyIfFinished() {
         guard endReason != nil else { return }
-        let waiters = finishWaiters.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let actions = finishActions.withLock { state -> [@Sendable () -> Void] in
+            guard !state.isFinished else { return [] }
             state.isFinished = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
+            defer { state.actions.removeAll() }
+            return state.actions
         }
-        for waiter in waiters { waiter.resume() }
+        for action in actions { action() }
     }
 
     private func perform(_ action: Machine.FinishAction) {

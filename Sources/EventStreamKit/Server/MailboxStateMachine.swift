@@ -83,7 +83,8 @@ struct MailboxStateMachine<Consumer, Sender> {
         self.capacity = capacity
         self.policy = policy
         self.clientLastEventID = clientLastEventID
-        queue.reserveCapacity(min(capacity, 16))
+        // No capacity reserved: an idle stream holds no queue storage at all, and after the
+        // first wake-up the reader's recycled batch array becomes the queue.
     }
 
     var queuedCount: Int { queue.count + blocked.count }
