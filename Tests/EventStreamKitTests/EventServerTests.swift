@@ -264,7 +264,7 @@ struct EventServerChannelTests {
         try await server.send("3", as: note)
         #expect(try await running.value == .clientGone)
         #expect(await server.clientCount == 0)
-        #expect(await connection.bytesWritten == sink.bytes.count)
+        #expect(connection.bytesWritten == sink.bytes.count)
     }
 }
 

@@ -53,7 +53,7 @@ extension EventConnection {
                 return nil
             }
             let chunk = EventConnection.join(batch)
-            await connection.addWritten(chunk.count)
+            connection.addWritten(chunk.count)
             return chunk
         }
 

@@ -26,8 +26,10 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     nonisolated let server: EventServer<SourceID>
     private nonisolated let isConsumed = Atomic<Bool>(false)
 
+    private nonisolated let written = Atomic<Int>(0)
+
     /// Bytes written to the sink by ``run(writingTo:)`` or handed out by ``body``.
-    public private(set) var bytesWritten = 0
+    public nonisolated var bytesWritten: Int { written.load(ordering: .relaxed) }
 
     init(id: ConnectionID, source: SourceID, channels: Set<String>, lastEventID: String?, mailbox: Mailbox, server: EventServer<SourceID>) {
         self.id = id
@@ -69,7 +71,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
                     mailbox.finish(.clientGone, drain: false)
                     break
                 }
-                bytesWritten += chunk.count
+                written.add(chunk.count, ordering: .relaxed)
             }
         } onCancel: {
             mailbox.finish(.cancelled, drain: false)
@@ -87,8 +89,9 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         guard !isConsumed.exchange(true, ordering: .relaxed) else { throw .alreadyConsumed }
     }
 
-    func addWritten(_ count: Int) {
-        bytesWritten += count
+    /// Counts bytes handed out; an atomic, so the body's reader does not hop onto the actor.
+    nonisolated func addWritten(_ count: Int) {
+        written.add(count, ordering: .relaxed)
     }
 
     /// One chunk for a batch: a single frame is passed on as it is, shared, not copied.
