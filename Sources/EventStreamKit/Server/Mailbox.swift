@@ -30,9 +30,6 @@ final class Mailbox: Sendable {
     var droppedCount: Int { state.withLock { $0.droppedCount } }
     var queuedCount: Int { state.withLock { $0.queuedCount } }
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
-    var isFinished: Bool {
-        state.withLock { if case .finished = $0.phase { true } else { false } }
-    }
 
     func prepend(_ deliveries: [Delivery]) {
         state.withLock { $0.prepend(deliveries) }
