@@ -9,7 +9,7 @@ seconds="${2:-60}"
 root=../Sources/EventStreamKit
 case "$target" in
   RequestHead)
-    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift")
+    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift")
     ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac

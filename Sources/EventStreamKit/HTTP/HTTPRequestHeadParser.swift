@@ -35,35 +35,8 @@ struct HTTPRequestHeadParser {
             }
             start += buffer[start] == 13 ? 2 : 1
         }
-        var lines: [Range<Int>] = []
-        var lineStart = start
-        var index = start
-        var headerCount = 0
-        while true {
-            guard index < buffer.count else {
-                if buffer.count - start > limits.maxHeadSize {
-                    throw .init(.requestHeaderFieldsTooLarge, "request head larger than \(limits.maxHeadSize) bytes")
-                }
-                return .incomplete
-            }
-            if buffer[index] != 10 {
-                index += 1
-                continue
-            }
-            let lineEnd = index > lineStart && buffer[index - 1] == 13 ? index - 1 : index
-            index += 1
-            if index - start > limits.maxHeadSize {
-                throw .init(.requestHeaderFieldsTooLarge, "request head larger than \(limits.maxHeadSize) bytes")
-            }
-            if lineEnd == lineStart { break }  // the empty line ends the head
-            lines.append(lineStart..<lineEnd)
-            if lines.count > 1 {
-                headerCount += 1
-                if headerCount > limits.maxHeaderCount {
-                    throw .init(.requestHeaderFieldsTooLarge, "more than \(limits.maxHeaderCount) header fields")
-                }
-            }
-            lineStart = index
+        guard case .complete(let lines, let consumed) = try HTTPHeadScanner.scan(buffer, from: start, limits: limits, kind: "request") else {
+            return .incomplete
         }
         guard let requestLine = lines.first else { throw .init(.badRequest, "no request line") }
         var head = try parseRequestLine(buffer, requestLine)
@@ -71,7 +44,7 @@ struct HTTPRequestHeadParser {
         fields.reserveCapacity(lines.count - 1)
         for line in lines.dropFirst() { fields.append(try parseField(buffer, line)) }
         head.headers = HTTPHeaders(fields)
-        return .complete(head, consumed: index)
+        return .complete(head, consumed: consumed)
     }
 
     private static func parseRequestLine(_ buffer: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> HTTPRequestHead {
@@ -103,7 +76,7 @@ struct HTTPRequestHeadParser {
         )
     }
 
-    private static func parseField(_ buffer: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> (name: String, value: String) {
+    static func parseField(_ buffer: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> (name: String, value: String) {
         let bytes = buffer[line]
         guard let colon = bytes.firstIndex(of: 58) else { throw .init(.badRequest, "header line without a colon") }
         let name = bytes[bytes.startIndex..<colon]
@@ -119,7 +92,7 @@ struct HTTPRequestHeadParser {
     }
 
     /// RFC 9110 `tchar`.
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
+    static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case 48...57, 65...90, 97...122: true
         case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: true
