@@ -40,11 +40,6 @@ private final class WeakConnection: Sendable {
     init(_ connection: EventConnection<Int>) { self.connection = connection }
 }
 
-private final class Counter: Sendable {
-    let value = Atomic<Int>(0)
-    func increment() { value.add(1, ordering: .relaxed) }
-}
-
 @Suite("EventServer: isolation, fan-out and slow clients")
 struct EventServerLoadTests {
     @Test func fiftySourcesEachReceiveExactlyWhatWasAddressedToThem() async throws {

@@ -15,7 +15,7 @@ public struct WireError: Error, CustomStringConvertible, Sendable {
     /// What kind of wire error this is. New codes may be added in later versions.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case invalidEventName, invalidID, invalidRetry, marshalFailed, lineTooLong, eventTooLarge
+            case invalidEventName, invalidID, invalidRetry, marshalFailed, unmarshalFailed, lineTooLong, eventTooLarge
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -28,6 +28,8 @@ public struct WireError: Error, CustomStringConvertible, Sendable {
         public static let invalidRetry = Code(.invalidRetry)
         /// A marshal closure threw; ``WireError/underlying`` holds its error.
         public static let marshalFailed = Code(.marshalFailed)
+        /// An unmarshal closure threw; ``WireError/underlying`` holds its error.
+        public static let unmarshalFailed = Code(.unmarshalFailed)
         /// The parser met a line longer than ``EventStreamParser/Limits/maxLineLength``.
         public static let lineTooLong = Code(.lineTooLong)
         /// The parser met an event whose data exceeded ``EventStreamParser/Limits/maxEventSize``.
@@ -38,7 +40,8 @@ public struct WireError: Error, CustomStringConvertible, Sendable {
 
     /// What kind of error this is.
     public let code: Code
-    /// The error a marshal closure threw, for ``Code/marshalFailed``.
+    /// The error a marshal or unmarshal closure threw, for ``Code/marshalFailed`` and
+    /// ``Code/unmarshalFailed``.
     public let underlying: (any Error)?
     private let message: String
 
@@ -66,6 +69,14 @@ public struct WireError: Error, CustomStringConvertible, Sendable {
         WireError(
             .marshalFailed,
             "marshalling a value of type \(type) failed: \(error)",
+            underlying: error
+        )
+    }
+
+    static func unmarshalFailed(_ type: Any.Type, eventType: String, _ error: any Error) -> WireError {
+        WireError(
+            .unmarshalFailed,
+            "decoding a \(eventType.debugDescription) event as \(type) failed: \(error)",
             underlying: error
         )
     }
