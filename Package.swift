@@ -28,7 +28,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EventStreamKitTests",
-            dependencies: ["EventStreamKit"],
+            // The demo is a dependency so that `swift test` builds it: its commands are tested
+            // as a subprocess.
+            dependencies: ["EventStreamKit", "EventStreamDemo"],
             swiftSettings: swiftSettings
         ),
     ],

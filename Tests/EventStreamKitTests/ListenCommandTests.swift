@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import EventStreamKit
+
+/// `EventStreamDemo listen`, run as a subprocess against a scripted server.
+@Suite("EventStreamDemo listen")
+struct ListenCommandTests {
+    static let noContent = ScriptedServer.Step.send("HTTP/1.1 204 No Content\r\n\r\n")
+
+    @Test("prints each event as a JSON line at once, sends the headers, reconnects with Last-Event-ID, exits 0 on 204")
+    func printsAndReconnects() async throws {
+        try await withScriptedServer({ request in
+            switch request.index {
+            case 0: [.streamHead, .send("retry: 10\nid: 7\nevent: note\ndata: say \"hi\"\ndata: \\ bye\n\n"), .close]
+            default: [Self.noContent]
+            }
+        }) { server in
+            let demo = try DemoProcess(["listen", server.url, "--header", "Authorization: Bearer abc", "--last-event-id", "3"])
+            defer { demo.terminate() }
+            // The pipe may deliver the last bytes after the exit: wait for both.
+            try await waitUntil("the demo to exit") { !demo.isRunning && !demo.stdoutLines.isEmpty }
+            #expect(demo.status == 0, "stderr: \(demo.stderrText)")
+            #expect(demo.stdoutLines == [#"{"type":"note","data":"say \"hi\"\n\\ bye","id":"7"}"#])
+            let requests = server.requests
+            #expect(requests.map { $0.header("Last-Event-ID") } == ["3", "7"])
+            #expect(requests.first?.header("Authorization") == "Bearer abc")
+            // Each line is valid JSON with the three fields.
+            let object = try JSONSerialization.jsonObject(with: Data(demo.stdoutLines[0].utf8)) as? [String: String]
+            #expect(object == ["type": "note", "data": "say \"hi\"\n\\ bye", "id": "7"])
+        }
+    }
+
+    @Test("a line appears while the stream is still open: output is not buffered")
+    func unbuffered() async throws {
+        try await withScriptedServer({ _ in [.streamHead, .send("data: first\n\n"), .holdOpen] }) { server in
+            let demo = try DemoProcess(["listen", server.url])
+            defer { demo.terminate() }
+            try await waitUntil("the first line") { demo.stdoutLines.count == 1 }
+            #expect(demo.stdoutLines == [#"{"type":"message","data":"first","id":""}"#])
+            #expect(demo.isRunning)
+        }
+    }
+
+    @Test("a fatal status, a wrong content type and an invalid URL exit non-zero with one line on stderr")
+    func fatal() async throws {
+        for head in ["HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"] {
+            try await withScriptedServer({ _ in [.send(head), .close] }) { server in
+                let demo = try DemoProcess(["listen", server.url])
+                defer { demo.terminate() }
+                try await waitUntil("the demo to exit") { !demo.isRunning && demo.stderrText.hasSuffix("\n") }
+                #expect(demo.status != 0)
+                #expect(demo.stderrText.split(separator: "\n").count == 1, "stderr: \(demo.stderrText)")
+                #expect(demo.stdoutLines.isEmpty)
+            }
+        }
+        let invalid = try DemoProcess(["listen", "ftp://example.test/"])
+        try await waitUntil("the demo to exit") { !invalid.isRunning && invalid.stderrText.hasSuffix("\n") }
+        #expect(invalid.status != 0)
+        #expect(invalid.stderrText.contains("http or https"))
+    }
+}
