@@ -44,3 +44,28 @@ extension ReadmeExampleTests {
         await recorder.cancel()
     }
 }
+
+extension ReadmeExampleTests {
+    @Test func clientExample() async throws {
+        let server = try TestServer.start()
+        let hub = server.hub
+        let sender = Task {
+            try await waitUntil("the client") { await hub.clientCount == 1 }
+            _ = try await hub.send(ServerSentEvent(event: "note", data: "hi"), to: .everyone)
+        }
+        var printed: [String] = []
+        func print(_ items: Any...) { printed.append(items.map { "\($0)" }.joined(separator: " ")) }
+
+        // README: "The client in a few lines" (the port is the test server's).
+        let source = try EventSource(url: "http://127.0.0.1:\(server.port)/events?user=t", headers: ["Authorization": "Bearer t"])
+        for try await event in source {
+            print(event.type, event.data, event.lastEventID)
+            break
+        }
+
+        try await sender.value
+        #expect(printed.count == 1)
+        #expect(printed.first?.hasPrefix("note hi ") == true)
+        await server.stop()
+    }
+}
