@@ -15,6 +15,10 @@ struct ServeOptions {
     var port: UInt16 = 8080
     var benchRate = 0.0
     var benchSize = 100
+    /// Seconds between news headlines; 0 turns the ticker off.
+    var newsInterval = 5.0
+
+    var isBenchMode: Bool { benchRate > 0 }
 
     init(parsing arguments: [String]) throws {
         var remaining = arguments[...]
@@ -28,6 +32,9 @@ struct ServeOptions {
             case "--bench-rate":
                 guard let rate = Double(value), rate >= 0 else { throw UsageError(description: "--bench-rate takes events per second, not \(value)") }
                 benchRate = rate
+            case "--news-interval":
+                guard let seconds = Double(value), seconds >= 0 else { throw UsageError(description: "--news-interval takes seconds, not \(value)") }
+                newsInterval = seconds
             case "--bench-size":
                 guard let size = Int(value), size >= 0 else { throw UsageError(description: "--bench-size takes a byte count, not \(value)") }
                 benchSize = size
@@ -40,21 +47,19 @@ struct ServeOptions {
 
 /// Serves until SIGTERM or SIGINT, off the main actor.
 nonisolated func serve(_ options: ServeOptions) async {
-    let hub = EventServer<String>()
-    var router = HTTPRouter()
-    // Bench mode has no authentication: every client is the same anonymous source.
-    router.events("/events", server: hub) { _ in "anonymous" }
-    router.get("/health") { _ in HTTPResponse(text: "ok\n") }
+    let app = DemoApp(benchMode: options.isBenchMode)
+    let hub = app.hub
     let server: HTTPServer
     do {
         var configuration = HTTPServer.Configuration(host: options.host, port: options.port)
         configuration.maxConnections = 19_000
-        server = try HTTPServer(router: router, configuration: configuration)
+        server = try HTTPServer(router: app.router, configuration: configuration)
     } catch {
         printError("EventStreamDemo: cannot listen on \(options.host):\(options.port): \(error)")
         exitProcess(1)
     }
-    print("EventStreamDemo serving http://\(options.host):\(server.port)/events")
+    let host = options.host.contains(":") ? "[\(options.host)]" : options.host
+    log("EventStreamDemo serving http://\(host):\(server.port)/ (Ctrl-C stops)")
 
     let signals = [SIGTERM, SIGINT].map { number in
         signal(number, SIG_IGN)
@@ -65,13 +70,20 @@ nonisolated func serve(_ options: ServeOptions) async {
     }
     await withDiscardingTaskGroup { group in
         group.addTask { await hub.run() }
-        if options.benchRate > 0 {
+        if options.isBenchMode {
+            // Bench mode logs nothing per connection: ten thousand lines would measure the terminal.
             group.addTask { await benchTicker(hub: hub, rate: options.benchRate, size: options.benchSize) }
+        } else {
+            group.addTask { await app.logConnections() }
+            if options.newsInterval > 0 {
+                group.addTask { await app.newsTicker(every: .seconds(options.newsInterval)) }
+            }
         }
         await server.run()
         group.cancelAll()
     }
     signals.forEach { $0.cancel() }
+    log("EventStreamDemo stopped")
 }
 
 /// Broadcasts `rate` events a second: wakes every max(1/rate, 1 ms) and sends every event due

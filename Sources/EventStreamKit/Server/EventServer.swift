@@ -79,6 +79,14 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     public internal(set) var deliveries = 0
     /// Frames dropped by overflow policies, closes and shutdown.
     public internal(set) var droppedFrames = 0
+    /// Bytes written by connections that have ended.
+    var endedConnectionBytes = 0
+
+    /// Bytes written to clients since the hub was created: by open connections so far, and
+    /// by those that ended (up to the moment the hub forgot them).
+    public var bytesWritten: Int {
+        connections.values.reduce(endedConnectionBytes) { $0 + $1.connection.bytesWritten }
+    }
 
     /// Creates a hub.
     ///
@@ -211,6 +219,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     private func forget(_ id: ConnectionID, reason: DisconnectReason) {
         guard let entry = connections.removeValue(forKey: id) else { return }
+        endedConnectionBytes += entry.connection.bytesWritten
         if let slot = mailboxSlots.removeValue(forKey: id) {
             let last = mailboxes.count - 1
             if slot != last {

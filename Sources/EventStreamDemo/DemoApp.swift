@@ -1,0 +1,152 @@
+import EventStreamKit
+import Foundation
+
+/// The demo's routes over one hub keyed by user name.
+///
+/// | route | what |
+/// |---|---|
+/// | `GET /` | the page |
+/// | `POST /signin` | `{"user": "alice"}` → `{"user": "alice", "token": "…"}` |
+/// | `GET /events?token=T[&channels=news]` | the signed-in user's stream (401 without a valid token) |
+/// | `POST /notify` | see ``NotifyRequest`` → 202 `{"id": "…"}` |
+/// | `POST /drop` | `Authorization: Bearer T`: ends that user's streams, so the browser reconnects |
+/// | `GET /stats`, `GET /metrics` | counts, as JSON and in Prometheus text format |
+/// | `GET /health` | `ok` |
+struct DemoApp: Sendable {
+    let hub: EventServer<String>
+    let accounts = Accounts()
+    /// Bench mode: `/events` without a token is the anonymous source.
+    let openEvents: Bool
+
+    static let notification = try! EventType<Notification>("notification", marshal: .json(encoder: sortedKeys))
+    static let news = try! EventType<News>("news", marshal: .json(encoder: sortedKeys))
+
+    private static var sortedKeys: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+
+    /// Now, in ISO 8601 with milliseconds: the page compares it with when it dropped its stream.
+    static func timestamp() -> String {
+        Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    init(benchMode: Bool) {
+        var configuration = EventServer<String>.Configuration()
+        // Long enough to watch the page say "reconnecting", short enough not to wait for.
+        configuration.retry = .seconds(2)
+        hub = EventServer(configuration: configuration)
+        openEvents = benchMode
+    }
+
+    var router: HTTPRouter {
+        var router = HTTPRouter()
+        router.get("/") { _ in HTTPResponse(text: Page.html, contentType: "text/html; charset=utf-8") }
+        router.get("/health") { _ in HTTPResponse(text: "ok\n") }
+        router.post("/signin") { request in try signIn(request) }
+        router.events("/events", server: hub, channels: { request in
+            request.query["channels"]?.split(separator: ",").contains("news") == true ? ["news"] : []
+        }) { request in
+            try user(for: request)
+        }
+        router.post("/notify") { request in try await notify(request) }
+        router.post("/drop") { request in try await drop(request) }
+        router.get("/stats") { _ in try await Stats(of: hub).json }
+        router.get("/metrics") { _ in await Stats(of: hub).prometheus }
+        return router
+    }
+
+    /// The source resolver: the user whose token the request carries (`?token=`, since a
+    /// browser's `EventSource` cannot set headers, or `Authorization: Bearer`).
+    func user(for request: HTTPRequest) throws -> String {
+        let bearer = request.headers["Authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard let token = request.query["token"] ?? bearer else {
+            if openEvents { return "anonymous" }
+            throw HTTPError(.unauthorized, "sign in first: POST /signin, then pass ?token=")
+        }
+        guard let user = accounts.user(forToken: token) else { throw HTTPError(.unauthorized, "unknown token") }
+        return user
+    }
+
+    private func signIn(_ request: HTTPRequest) throws -> HTTPResponse {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+              object.count == 1, let user = object["user"] as? String
+        else { throw HTTPError(.badRequest, "the body must be {\"user\": \"name\"}") }
+        let token = try accounts.signIn(user)
+        return try Self.json(["user": user, "token": token])
+    }
+
+    private func notify(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let notify = try NotifyRequest(json: request.body)
+        let from = (try? user(for: request)).flatMap { $0 == "anonymous" ? nil : $0 } ?? "api"
+        let sentAt = Self.timestamp()
+        let id: String
+        if notify.channel != nil {
+            id = try await hub.send(News(headline: notify.title, sentAt: sentAt), as: Self.news, to: notify.recipients)
+        } else {
+            let value = Notification(title: notify.title, body: notify.body, from: from, sentAt: sentAt)
+            id = try await hub.send(value, as: Self.notification, to: notify.recipients)
+        }
+        var response = try Self.json(["id": id])
+        response.status = .accepted
+        return response
+    }
+
+    private func drop(_ request: HTTPRequest) async throws -> HTTPResponse {
+        guard request.headers["Authorization"] != nil else { throw HTTPError(.unauthorized, "send Authorization: Bearer <token>") }
+        let user = try user(for: request)
+        let count = await hub.clientCount(source: user)
+        await hub.close(source: user)
+        return try Self.json(["dropped": count])
+    }
+
+    /// Feeds the `news` channel every `interval`, until cancelled.
+    func newsTicker(every interval: Duration) async {
+        let headlines = [
+            "Swift 6 makes data races a compile-time error",
+            "Server-Sent Events: still the simplest push over HTTP",
+            "One epoll thread holds ten thousand idle streams",
+            "Browsers reconnect with Last-Event-ID, servers replay what was missed",
+            "Backpressure is a policy, not an accident",
+        ]
+        var index = 0
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            _ = try? await hub.send(News(headline: headlines[index % headlines.count], sentAt: Self.timestamp()), as: Self.news, to: .channel("news"))
+            index += 1
+        }
+    }
+
+    /// Logs one line per connect and disconnect, until the hub shuts down.
+    func logConnections() async {
+        for await event in await hub.lifecycleEvents() {
+            switch event {
+            case .connected(let source, let connection):
+                log("connect \(source) \(connection)")
+            case .reconnected(let source, let connection, let lastEventID):
+                log("reconnect \(source) \(connection) Last-Event-ID \(lastEventID)")
+            case .replayGap(let source, let connection, let lastEventID):
+                log("replay gap \(source) \(connection): \(lastEventID) is older than the backlog")
+            case .droppedEvents(let source, let connection, let count):
+                log("dropped \(count) events for slow client \(source) \(connection)")
+            case .disconnected(let source, let connection, let reason):
+                log("disconnect \(source) \(connection) (\(reason))")
+            }
+        }
+    }
+
+    static func json(_ object: [String: Any]) throws -> HTTPResponse {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return HTTPResponse(headers: ["Content-Type": "application/json"], body: Array(data) + [10])
+    }
+}
+
+/// One line on standard output, written at once.
+func log(_ line: String) {
+    writeOut(line + "\n")
+}

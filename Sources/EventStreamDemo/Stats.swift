@@ -1,0 +1,68 @@
+import EventStreamKit
+import Foundation
+
+/// A snapshot of the hub's counts, for `GET /stats` (JSON) and `GET /metrics` (Prometheus).
+struct Stats: Codable {
+    var clients: Int
+    var sources: [String: Int]
+    var channels: [String: Int]
+    var eventsSent: Int
+    var deliveries: Int
+    var bytesWritten: Int
+    var droppedFrames: Int
+    var backlogSize: Int
+    var backlogCapacity: Int
+
+    /// The most sources listed by name; the count of all is `clients`.
+    static let listedSources = 1000
+
+    init(of hub: EventServer<String>) async {
+        clients = await hub.clientCount
+        var sources: [String: Int] = [:]
+        for source in await hub.sources.sorted().prefix(Self.listedSources) {
+            sources[source] = await hub.clientCount(source: source)
+        }
+        self.sources = sources
+        var channels: [String: Int] = [:]
+        for channel in await hub.channels { channels[channel] = await hub.clientCount(channel: channel) }
+        self.channels = channels
+        eventsSent = await hub.eventsSent
+        deliveries = await hub.deliveries
+        bytesWritten = await hub.bytesWritten
+        droppedFrames = await hub.droppedFrames
+        backlogSize = await hub.backlogCount
+        backlogCapacity = await hub.backlogCapacity
+    }
+
+    var json: HTTPResponse {
+        get throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return HTTPResponse(headers: ["Content-Type": "application/json"], body: Array(try encoder.encode(self)) + [10])
+        }
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    var prometheus: HTTPResponse {
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
+            lines.append("# HELP eventstream_\(name) \(help)")
+            lines.append("# TYPE eventstream_\(name) \(type)")
+            for sample in samples { lines.append("eventstream_\(name)\(sample.labels) \(sample.value)") }
+        }
+        metric("clients", "gauge", "Open event streams.", [("", clients)])
+        metric("channel_clients", "gauge", "Open event streams per channel.", channels.sorted { $0.key < $1.key }.map { ("{channel=\"\(Self.escape($0.key))\"}", $0.value) })
+        metric("events_sent_total", "counter", "Events sent (each send once, whatever the recipients).", [("", eventsSent)])
+        metric("deliveries_total", "counter", "Frames queued for clients.", [("", deliveries)])
+        metric("bytes_written_total", "counter", "Bytes written to clients.", [("", bytesWritten)])
+        metric("dropped_frames_total", "counter", "Frames dropped by slow-client policies, closes and shutdown.", [("", droppedFrames)])
+        metric("backlog_events", "gauge", "Events held for replay.", [("", backlogSize)])
+        metric("backlog_capacity", "gauge", "The most events held for replay.", [("", backlogCapacity)])
+        return HTTPResponse(text: lines.joined(separator: "\n") + "\n", contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    /// A label value: backslash, double quote and line feed escaped.
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
