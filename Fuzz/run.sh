@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target from the library's own sources and runs it for a bounded time.
-#   Fuzz/run.sh [TARGET] [SECONDS]     TARGET: RequestHead (default); SECONDS: 60 (default)
+#   Fuzz/run.sh [TARGET] [SECONDS]     TARGET: RequestHead (default), ResponseHead, EventStream,
+#                                      Encoder; SECONDS: 60 (default)
 # Exits non-zero on a crash or sanitizer report; the reproducer lands in Fuzz/crashes/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,6 +11,14 @@ root=../Sources/EventStreamKit
 case "$target" in
   RequestHead)
     sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift")
+    ;;
+  ResponseHead)
+    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
+             "$root/Client/HTTPResponseHead.swift" "$root/Client/ChunkedBodyDecoder.swift" "$root/Client/EventSourceError.swift")
+    ;;
+  EventStream|Encoder)
+    sources=("$root/Wire/EventStreamParser.swift" "$root/Wire/MessageEvent.swift" "$root/Wire/WireError.swift" "$root/Support/LineBreakFinder.swift"
+             "$root/Wire/ServerSentEvent.swift" "$root/Wire/ServerSentEvent+Encoding.swift")
     ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac

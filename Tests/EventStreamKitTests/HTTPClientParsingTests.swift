@@ -30,7 +30,7 @@ struct HTTPClientParsingTests {
 
     @Test("malformed status lines and fields are invalid responses", arguments: [
         "HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "ICY 200 OK\r\n\r\n", "HTTP/1.1 200OK\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", "\r\n",
+        "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\n folded: x\r\n\r\n", "\r\n", "HTTP/1.1 073 Odd\r\n\r\n",
     ])
     func malformedHead(text: String) {
         #expect { try HTTPResponseHeadParser.parse(Array(text.utf8)) } throws: { error in

@@ -77,6 +77,8 @@ enum HTTPResponseHeadParser {
             throw .invalidResponse("malformed status line \(shown.debugDescription)")
         }
         let status = bytes[9...11].reduce(0) { $0 * 10 + Int($1 - 48) }
+        // Three digits, but a first digit of 0 is no status class (RFC 9110 §15).
+        guard status >= 100 else { throw .invalidResponse("status \(status) is not a valid status code") }
         return (status, Int(bytes[7] - 48))
     }
 }
