@@ -48,7 +48,9 @@ public struct HTTPRouter: Sendable {
     ///   - server: The hub whose streams this route opens.
     ///   - channels: Picks the channels a request subscribes to. Default: none.
     ///   - source: Authenticates the request and names its source. Throw ``HTTPError``
-    ///     (401, 403) to refuse it: no stream opens. Any other error answers 500.
+    ///     (401, 403) to refuse it: no stream opens. Any other error answers 500. If it
+    ///     takes longer than ``HTTPServer/Configuration/sourceTimeout``, it is cancelled and
+    ///     the request answered 503.
     public mutating func events<SourceID: Hashable & Sendable>(
         _ path: String,
         server: EventServer<SourceID>,
@@ -82,7 +84,8 @@ public struct HTTPRouter: Sendable {
 /// What the HTTP server needs from an event route, with the source ID type erased.
 struct EventRoute: Sendable {
     let hub: any EventStreamHub
-    let open: @Sendable (HTTPRequest) async throws -> any EventStreamConnection
+    /// Resolves the source (within the timeout, else 503) and connects it.
+    let open: @Sendable (HTTPRequest, _ timeout: Duration) async throws -> any EventStreamConnection
 
     init<SourceID: Hashable & Sendable>(
         server: EventServer<SourceID>,
@@ -90,8 +93,10 @@ struct EventRoute: Sendable {
         source: @escaping @Sendable (HTTPRequest) async throws -> SourceID
     ) {
         hub = server
-        open = { request in
-            let id = try await source(request)
+        open = { request, timeout in
+            let id = try await withTimeout(timeout, orThrow: HTTPError(.serviceUnavailable, "the source resolver did not answer within \(timeout)")) {
+                try await source(request)
+            }
             return try await server.connect(source: id, channels: channels(request), lastEventID: request.lastEventID)
         }
     }

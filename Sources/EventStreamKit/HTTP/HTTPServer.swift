@@ -36,6 +36,10 @@ public final class HTTPServer: Sendable {
         /// How long a client may take to send a request head (and body); a slower one
         /// (slowloris) is closed. Default: 10 s.
         public var headTimeout: Duration = .seconds(10)
+        /// How long an events route's source resolver may take (a slow authentication
+        /// backend, say); past it, the resolver is cancelled and the request answered 503.
+        /// Default: 10 s.
+        public var sourceTimeout: Duration = .seconds(10)
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
         public var maxConnections = 10_000
@@ -54,6 +58,8 @@ public final class HTTPServer: Sendable {
         var deadlines: [Int32: ContinuousClock.Instant] = [:]
         var idle: Set<Int32> = []
         var isStopping = false
+        /// Failed accepts in a row (EMFILE), so that an episode is logged once.
+        var acceptFailures = 0
     }
 
     /// The configuration the server was created with.
@@ -138,9 +144,18 @@ public final class HTTPServer: Sendable {
             do {
                 client = try listener.accept()
             } catch {
-                configuration.logger(.error, "accept: \(error); retrying in 100 ms")
+                let first = state.withLock { state in
+                    defer { state.acceptFailures += 1 }
+                    return state.acceptFailures == 0
+                }
+                if first { configuration.logger(.error, "accept: \(error); retrying every 100 ms until it succeeds") }
                 return false
             }
+            let recovered = state.withLock { state in
+                defer { state.acceptFailures = 0 }
+                return state.acceptFailures
+            }
+            if recovered > 0 { configuration.logger(.info, "accepting again after \(recovered) failed attempts") }
             guard let client else { return true }
             let admitted = state.withLock { state -> Bool in
                 guard state.openConnections < configuration.maxConnections, !state.isStopping else { return false }

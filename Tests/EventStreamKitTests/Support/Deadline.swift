@@ -26,7 +26,7 @@ func withDeadline<T: Sendable>(
 }
 
 /// Returns after `timeout`, or throws `CancellationError` as soon as the task is cancelled.
-private func expire(after timeout: Duration) async throws {
+func expire(after timeout: Duration) async throws {
     struct State {
         var fired = false
         var continuation: CheckedContinuation<Void, any Error>?

@@ -21,10 +21,17 @@ final class DemoProcess: Sendable {
         return directory.appendingPathComponent("EventStreamDemo")
     }
 
-    init(_ arguments: [String]) throws {
+    /// Runs the demo with `arguments`, or, given `launcher`, runs `launcher` with the
+    /// demo's path and `arguments` after its own (e.g. `prlimit --nofile=48`).
+    init(_ arguments: [String], launcher: [String] = []) throws {
         let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = arguments
+        if let tool = launcher.first {
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = Array(launcher.dropFirst()) + [Self.executable.path] + arguments
+        } else {
+            process.executableURL = Self.executable
+            process.arguments = arguments
+        }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
@@ -48,6 +55,8 @@ final class DemoProcess: Sendable {
     var stderrText: String { output.bytes.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
 
     var isRunning: Bool { process.isRunning }
+
+    var processIdentifier: Int32 { process.processIdentifier }
 
     /// The exit status, once it has exited.
     var status: Int32 { process.terminationStatus }
