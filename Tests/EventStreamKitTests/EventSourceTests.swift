@@ -170,6 +170,22 @@ struct EventSourceTests {
         }
     }
 
+    @Test("a server that answers garbage is a network error: retried, then reported under the attempt limit")
+    func garbageResponse() async throws {
+        var configuration = Self.fast
+        configuration.maxReconnectAttempts = 2
+        let settings = configuration
+        let count = try await withScriptedServer({ _ in [.send([0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x0D, 0x0A, 0x0D, 0x0A]), .close] }) { server in
+            let source = try EventSource(url: server.url, configuration: settings)
+            await #expect { _ = try await Self.collect(source) } throws: { error in
+                guard let error = error as? EventSourceError, error.code == .reconnectLimitReached else { return false }
+                return (error.underlying as? EventSourceError)?.code == .invalidResponse
+            }
+            return server.requests.count
+        }
+        #expect(count == 3)  // the first attempt and two reconnections
+    }
+
     @Test("cancelling the consumer closes the connection at once and throws CancellationError")
     func cancellationClosesSocket() async throws {
         try await withScriptedServer({ _ in [.streamHead, .send("data: first\n\n"), .holdOpen] }) { server in
