@@ -124,3 +124,29 @@ struct WirePropertyTests {
         #expect(run(stream.map { [$0] }).elements == whole.elements, "seed \(seed), byte by byte")
     }
 }
+
+extension WirePropertyTests {
+    @Test("no name, ID or payload can inject a field or an event: bad names and IDs throw, the rest round-trip alone", arguments: 0..<10)
+    func noInjection(seed: UInt64) throws {
+        var generator = EventGenerator(random: SeededGenerator(seed: seed))
+        for _ in 0..<300 {
+            let id = generator.string(maxPieces: 3)
+            let name = generator.string(maxPieces: 3)
+            let data = generator.string(maxPieces: 8)
+            let idIsValid = !id.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\u{0}" }
+            let nameIsValid = !name.unicodeScalars.contains { $0 == "\r" || $0 == "\n" }
+            guard let event = try? ServerSentEvent(id: id, event: name, data: data) else {
+                #expect(!(idIsValid && nameIsValid), "refused a valid event: id \(id.debugDescription), name \(name.debugDescription)")
+                continue
+            }
+            #expect(idIsValid && nameIsValid, "accepted id \(id.debugDescription), name \(name.debugDescription)")
+            // Whatever came before on the stream, this event reads back as exactly itself.
+            var parser = EventStreamParser()
+            let elements = try parser.parse(Array("data: before\n\n".utf8) + event.encoded)
+            #expect(elements == [
+                .event(MessageEvent(data: "before")),
+                .event(MessageEvent(type: name.isEmpty ? "message" : name, data: normalized(data), lastEventID: id)),
+            ], "seed \(seed)")
+        }
+    }
+}
