@@ -32,10 +32,13 @@ struct DemoApp: Sendable {
         Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
-    init(benchMode: Bool) {
+    init(benchMode: Bool, backlog: Int = 256) {
         var configuration = EventServer<String>.Configuration()
         // Long enough to watch the page say "reconnecting", short enough not to wait for.
         configuration.retry = .seconds(2)
+        configuration.backlogCapacity = backlog
+        // A client whose Last-Event-ID is older than the backlog is told, so it can reload.
+        configuration.gapEvent = try! ServerSentEvent(event: "gap", data: "some events were too old to replay")
         hub = EventServer(configuration: configuration)
         openEvents = benchMode
     }

@@ -186,6 +186,9 @@ function connect(resumeFrom) {
     li.className = "notification";
     li.dataset.id = event.lastEventId;
   });
+  source.addEventListener("gap", () => {
+    logLine("the server could not replay everything since Last-Event-ID " + (session.lastId || "(none)") + ": some notifications are missing");
+  });
   source.addEventListener("news", (event) => {
     received(event);
     const news = JSON.parse(event.data);

@@ -17,6 +17,8 @@ struct ServeOptions {
     var benchSize = 100
     /// Seconds between news headlines; 0 turns the ticker off.
     var newsInterval = 5.0
+    /// Events kept for replay.
+    var backlog = 256
 
     var isBenchMode: Bool { benchRate > 0 }
 
@@ -35,6 +37,9 @@ struct ServeOptions {
             case "--news-interval":
                 guard let seconds = Double(value), seconds >= 0 else { throw UsageError(description: "--news-interval takes seconds, not \(value)") }
                 newsInterval = seconds
+            case "--backlog":
+                guard let count = Int(value), count >= 1 else { throw UsageError(description: "--backlog takes a positive event count, not \(value)") }
+                backlog = count
             case "--bench-size":
                 guard let size = Int(value), size >= 0 else { throw UsageError(description: "--bench-size takes a byte count, not \(value)") }
                 benchSize = size
@@ -47,7 +52,7 @@ struct ServeOptions {
 
 /// Serves until SIGTERM or SIGINT, off the main actor.
 nonisolated func serve(_ options: ServeOptions) async {
-    let app = DemoApp(benchMode: options.isBenchMode)
+    let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog)
     let hub = app.hub
     let server: HTTPServer
     do {

@@ -1,6 +1,6 @@
 import EventStreamKit
 
-// EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--bench-rate R] [--bench-size S]
+// EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
 //   serves the demo page, its JSON API and per-user event streams (the default command);
 // EventStreamDemo listen <url> [--header 'K: V']... [--last-event-id ID]
 //   prints a stream's events as JSON lines.
@@ -17,7 +17,7 @@ case "listen":
     }
 case "help", "--help", "-h":
     print("""
-    usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--bench-rate R] [--bench-size S]
+    usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
            EventStreamDemo listen <url> [--header 'K: V']... [--last-event-id ID]
     """)
 default:
