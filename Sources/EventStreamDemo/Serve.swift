@@ -13,14 +13,15 @@ struct ServeOptions {
 
     var host = "127.0.0.1"
     var port: UInt16 = 8080
-    var benchRate = 0.0
+    /// Set by `--bench-rate` (0 included: W3 measures idle streams): bench mode.
+    var benchRate: Double?
     var benchSize = 100
     /// Seconds between news headlines; 0 turns the ticker off.
     var newsInterval = 5.0
     /// Events kept for replay.
     var backlog = 256
 
-    var isBenchMode: Bool { benchRate > 0 }
+    var isBenchMode: Bool { benchRate != nil }
 
     init(parsing arguments: [String]) throws {
         var remaining = arguments[...]
@@ -75,9 +76,11 @@ nonisolated func serve(_ options: ServeOptions) async {
     }
     await withDiscardingTaskGroup { group in
         group.addTask { await hub.run() }
-        if options.isBenchMode {
+        if let rate = options.benchRate {
             // Bench mode logs nothing per connection: ten thousand lines would measure the terminal.
-            group.addTask { await benchTicker(hub: hub, rate: options.benchRate, size: options.benchSize) }
+            if rate > 0 {
+                group.addTask { await benchTicker(hub: hub, rate: rate, size: options.benchSize) }
+            }
         } else {
             group.addTask { await app.logConnections() }
             if options.newsInterval > 0 {

@@ -144,4 +144,30 @@ struct DemoAPITests {
         }
         try await demo.stop()
     }
+
+    @Test("bench mode: /events opens without a token, also at rate 0 (idle streams), and ticks carry <ns> <seq> <padding> of the given size")
+    func benchMode() async throws {
+        let idle = try await Running.start(["--bench-rate", "0"])
+        let stream = try LoopbackClient(port: idle.port, poller: idle.poller)
+        try await stream.send("GET /events HTTP/1.1\r\n\r\n")
+        #expect(try await stream.read { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 200 "))
+        stream.close()
+        try await idle.stop()
+
+        let ticking = try await Running.start(["--bench-rate", "50", "--bench-size", "100"])
+        let source = try EventSource(url: "http://127.0.0.1:\(ticking.port)/events")
+        var ticks: [MessageEvent] = []
+        for try await event in source where event.type == "tick" {
+            ticks.append(event)
+            if ticks.count == 3 { break }
+        }
+        for tick in ticks {
+            let fields = tick.data.split(separator: " ")
+            #expect(tick.data.utf8.count == 100)
+            #expect(fields.count == 3 && Int(fields[0]) != nil && Int(fields[1]) != nil && fields[2].allSatisfy { $0 == "x" })
+        }
+        let sequences = ticks.map { Int($0.data.split(separator: " ")[1])! }
+        #expect(sequences == Array(sequences[0]..<(sequences[0] + 3)))
+        try await ticking.stop()
+    }
 }
