@@ -1,7 +1,7 @@
 extension HTTPServer {
     /// Opens an event stream for `request` and serves it until it ends: the response head
-    /// goes out with the first frames, each wake-up's frames in one `send`, and a watcher
-    /// notices at once when the client closes or resets the connection.
+    /// goes out with the first frames, each wake-up's frames in one `send`, and a poller
+    /// watch notices at once when the client closes or resets the connection.
     func serveEvents(_ route: EventRoute, for request: HTTPRequest, on socket: Socket) async throws {
         let logger = configuration.logger
         let connection: any EventStreamConnection
@@ -33,28 +33,22 @@ extension HTTPServer {
             try await sink.flushHead()
         }
         let mailbox = connection.mailbox
-        let poller = poller
         // A write stuck on a client that stopped reading must not outlive the stream. This runs
         // before the reader sees the end, so while the descriptor is still this socket's.
         mailbox.onFinish { socket.shutdown() }
-        await withDiscardingTaskGroup { group in
-            group.addTask {
-                // The client closing (read of 0) or resetting (error) ends the stream at once.
-                // The scratch buffer exists only while reading: an idle watcher holds none.
-                while true {
-                    do {
-                        try await poller.waitReadable(socket.fd)
-                        let result = try withUnsafeTemporaryAllocation(byteCount: 512, alignment: 1) { try socket.read(into: $0) }
-                        if result == .endOfFile { break }
-                    } catch {
-                        if error is CancellationError { return }
-                        break
-                    }
-                }
+        // The client closing (read of 0) or resetting (error) ends the stream at once. The
+        // watch is a poller callback, not a task: an idle stream holds no second task.
+        let watching = poller.watchReadable(socket.fd) {
+            let result = try? withUnsafeTemporaryAllocation(byteCount: 512, alignment: 1) { try socket.read(into: $0) }
+            switch result {
+            case .bytes?, .wouldBlock?:
+                return true  // a client has nothing to say on an event stream; ignore it
+            case .endOfFile?, nil:
                 mailbox.finish(.clientGone, drain: false)
+                return false
             }
-            _ = try? await connection.run(writingTo: sink)
-            group.cancelAll()
         }
+        if !watching { mailbox.finish(.clientGone, drain: false) }
+        _ = try? await connection.run(writingTo: sink)
     }
 }

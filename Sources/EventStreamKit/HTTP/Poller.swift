@@ -7,11 +7,19 @@ import Synchronization
 /// Only accepts, reads and "wait until writable" go through here; writes go straight from
 /// the writing task to the socket. Each wait arms the descriptor one-shot for what is
 /// awaited, so an idle stream costs nothing until its client speaks or leaves.
+///
+/// Arming happens under the lock, with flags computed from everything that waits on the
+/// descriptor: two tasks arming at once (a stream's writer and its hang-up watch) cannot
+/// overwrite each other's interest.
 final class Poller: Sendable {
     private struct Waiters {
         var read: UnsafeContinuation<Void, any Error>?
         var write: UnsafeContinuation<Void, any Error>?
+        /// A watch installed by ``watchReadable(_:handler:)``.
+        var readHandler: (@Sendable () -> Bool)?
         var isRegistered = false
+
+        var wantsRead: Bool { read != nil || readHandler != nil }
     }
 
     private let backend: PollerBackend
@@ -40,10 +48,37 @@ final class Poller: Sendable {
         try await wait(fd, forWriting: true)
     }
 
-    /// Forgets `fd` before it is closed: pending waits fail.
+    /// Calls `handler` on the poller's thread each time `fd` is readable (data, end of file
+    /// or an error), until it returns `false` or `fd` is forgotten. No task waits meanwhile:
+    /// an idle event stream's watch for its client leaving costs a table entry.
+    ///
+    /// The handler runs under the poller's lock, so it runs before ``forget(_:)`` returns or
+    /// not at all, never on a descriptor number that was closed and reused. It must be quick
+    /// (a non-blocking read) and must not call the poller.
+    ///
+    /// - Returns: `false` if the descriptor could not be watched.
+    func watchReadable(_ fd: Int32, handler: @escaping @Sendable () -> Bool) -> Bool {
+        waiters.withLock { table in
+            var entry = table[fd] ?? Waiters()
+            entry.readHandler = handler
+            let add = !entry.isRegistered
+            entry.isRegistered = true
+            table[fd] = entry
+            guard backend.arm(fd, read: true, write: entry.write != nil, add: add) else {
+                table[fd]?.readHandler = nil
+                return false
+            }
+            return true
+        }
+    }
+
+    /// Forgets `fd` before it is closed: pending waits fail, a watch ends.
     func forget(_ fd: Int32) {
-        let removed = waiters.withLock { $0.removeValue(forKey: fd) }
-        if removed?.isRegistered == true { backend.remove(fd) }
+        let removed = waiters.withLock { table in
+            let removed = table.removeValue(forKey: fd)
+            if removed?.isRegistered == true { backend.remove(fd) }
+            return removed
+        }
         removed?.read?.resume(throwing: SocketError("poll", code: EBADF))
         removed?.write?.resume(throwing: SocketError("poll", code: EBADF))
     }
@@ -65,21 +100,20 @@ final class Poller: Sendable {
     private func wait(_ fd: Int32, forWriting: Bool) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                let arm = waiters.withLock { table -> (read: Bool, write: Bool, add: Bool)? in
+                let failed = waiters.withLock { table -> Bool in
                     var entry = table[fd] ?? Waiters()
                     if forWriting { entry.write = continuation } else { entry.read = continuation }
                     let add = !entry.isRegistered
                     entry.isRegistered = true
-                    table[fd] = entry
-                    return (entry.read != nil, entry.write != nil, add)
-                }
-                if let arm, !backend.arm(fd, read: arm.read, write: arm.write, add: arm.add) {
-                    let failed = waiters.withLock { table -> UnsafeContinuation<Void, any Error>? in
-                        defer { if forWriting { table[fd]?.write = nil } else { table[fd]?.read = nil } }
-                        return forWriting ? table[fd]?.write : table[fd]?.read
+                    guard backend.arm(fd, read: entry.wantsRead, write: entry.write != nil, add: add) else {
+                        if forWriting { entry.write = nil } else { entry.read = nil }
+                        table[fd] = entry
+                        return true
                     }
-                    failed?.resume(throwing: SocketError("epoll_ctl"))
+                    table[fd] = entry
+                    return false
                 }
+                if failed { continuation.resume(throwing: SocketError("epoll_ctl")) }
             }
         } onCancel: {
             let cancelled = waiters.withLock { table -> UnsafeContinuation<Void, any Error>? in
@@ -95,13 +129,17 @@ final class Poller: Sendable {
         while !stopped.load(ordering: .acquiring) {
             backend.wait(into: &events)
             for event in events.ready {
-                let (resumeRead, resumeWrite, rearm) = waiters.withLock { table -> (UnsafeContinuation<Void, any Error>?, UnsafeContinuation<Void, any Error>?, (Bool, Bool)?) in
-                    guard var entry = table[event.fd] else { return (nil, nil, nil) }
+                let (resumeRead, resumeWrite) = waiters.withLock { table -> (UnsafeContinuation<Void, any Error>?, UnsafeContinuation<Void, any Error>?) in
+                    guard var entry = table[event.fd] else { return (nil, nil) }
                     var read: UnsafeContinuation<Void, any Error>?
                     var write: UnsafeContinuation<Void, any Error>?
-                    if event.readable, let waiting = entry.read {
-                        read = waiting
-                        entry.read = nil
+                    if event.readable {
+                        if let waiting = entry.read {
+                            read = waiting
+                            entry.read = nil
+                        } else if let handler = entry.readHandler, !handler() {
+                            entry.readHandler = nil
+                        }
                     }
                     if event.writable, let waiting = entry.write {
                         write = waiting
@@ -109,10 +147,11 @@ final class Poller: Sendable {
                     }
                     table[event.fd] = entry
                     // One-shot: the descriptor is disarmed; re-arm for whoever still waits.
-                    let still = (entry.read != nil, entry.write != nil)
-                    return (read, write, still.0 || still.1 ? still : nil)
+                    if entry.wantsRead || entry.write != nil {
+                        _ = backend.arm(event.fd, read: entry.wantsRead, write: entry.write != nil, add: false)
+                    }
+                    return (read, write)
                 }
-                if let rearm { _ = backend.arm(event.fd, read: rearm.0, write: rearm.1, add: false) }
                 resumeRead?.resume()
                 resumeWrite?.resume()
             }
