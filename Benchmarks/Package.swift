@@ -16,6 +16,10 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "EventStreamKit", package: "EventStreamKit")]
         ),
         .executableTarget(
+            name: "Soak",
+            dependencies: [.product(name: "EventStreamKit", package: "EventStreamKit")]
+        ),
+        .executableTarget(
             name: "WireBenchmarks",
             dependencies: ["BenchmarkSupport", .product(name: "EventStreamKit", package: "EventStreamKit")]
         ),
