@@ -7,7 +7,7 @@
 # End to end: ../shared/bench (load generator, peers, run.sh) is copied to $BENCH_WORK (the
 # shared folder may be read-only), EventStreamKit's demo in bench mode is added as a peer
 # (release build), and, when built, the Hummingbird embedding example too
-# (Examples/Hummingbird, bench flags --bench-rate/--bench-size). Needs go (Debian golang-go),
+# (Examples/HummingbirdNotifications, bench flags --bench-rate/--bench-size). Needs go (Debian golang-go),
 # gcc, taskset, ss; run.sh builds what is missing. Results land in $BENCH_WORK/results/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,13 +21,13 @@ if [ -z "${SKIP_E2E:-}" ]; then
   # Copy the bench, keeping what earlier runs built (bin/, .venv/, peers' .build/).
   (cd "$bench_src" && tar cf - --exclude=./results --exclude=./bin --exclude=./.venv --exclude='*/.build' .) | (cd "$work" && tar xf -)
   export ESK_BIN="$root/.build/release/EventStreamDemo"
-  hb_example="$root/Examples/Hummingbird"
+  hb_example="$root/Examples/HummingbirdNotifications"
   if [ -d "$hb_example" ] && [ -n "${WITH_EMBEDDING:-1}" ]; then
     swift build -c release --package-path "$hb_example"
     export ESK_HB_BIN
     ESK_HB_BIN="$(swift build -c release --package-path "$hb_example" --show-bin-path)/HummingbirdNotifications"
     grep -q '^eventstreamkit-hummingbird' "$work/peers.conf" || cat >>"$work/peers.conf" <<'PEER'
-# EventStreamKit embedded in Hummingbird 2 (Examples/Hummingbird in bench mode; added by Benchmarks/run-all.sh):
+# EventStreamKit embedded in Hummingbird 2 (Examples/HummingbirdNotifications in bench mode; added by Benchmarks/run-all.sh):
 eventstreamkit-hummingbird  ${ESK_HB_BIN:-esk-hummingbird-not-built} --port {PORT} --bench-rate {RATE} --bench-size {SIZE}
 PEER
   fi

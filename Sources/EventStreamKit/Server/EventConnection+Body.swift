@@ -8,10 +8,19 @@ extension EventConnection {
     ///
     /// It can be iterated once: a second iterator ends at once.
     ///
+    /// A host must end the iteration when its client leaves, or the connection stays in the
+    /// hub until a write fails (the next event or heartbeat). Hummingbird 2:
+    ///
     /// ```swift
-    /// // Hummingbird
-    /// return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: connection.body.map { ByteBuffer(bytes: $0) }))
+    /// Response(status: .ok, headers: headers, body: ResponseBody { writer in
+    ///     _ = try? await request.body.consumeWithCancellationOnInboundClose { _ in
+    ///         for await chunk in connection.body { try await writer.write(ByteBuffer(bytes: chunk)) }
+    ///     }
+    ///     try? await writer.finish(nil)
+    /// })
     /// ```
+    ///
+    /// Vapor 4 and others: see `Docs/Embedding.md`.
     public nonisolated var body: Body { Body(connection: self) }
 
     /// The byte chunks of one event stream; see ``EventConnection/body``.

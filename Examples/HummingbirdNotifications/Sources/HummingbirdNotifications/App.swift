@@ -1,0 +1,86 @@
+import EventStreamKit
+import Foundation
+import Hummingbird
+import ServiceLifecycle
+
+@main
+struct HummingbirdNotifications {
+    static func main() async throws {
+        let port = parsePort(CommandLine.arguments)
+        let bench = BenchOptions(CommandLine.arguments)
+        let hub = EventServer<String>()
+        let app = Application(
+            router: router(hub: hub, openEvents: bench != nil),
+            configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            onServerRunning: { channel in
+                let line = "listening on http://127.0.0.1:\(channel.localAddress?.port ?? port)\n"
+                FileHandle.standardOutput.write(Data(line.utf8))  // unbuffered: tests wait for it
+            }
+        )
+        // A ServiceGroup shuts its services down in reverse order, so at SIGINT/SIGTERM the hub
+        // goes first: its streams end (each told when to reconnect), then the server's graceful
+        // shutdown, which waits for open responses, has none left to wait for.
+        let services = ServiceGroup(configuration: .init(
+            // A service that returns early stops the group: the ticker runs only when it ticks.
+            services: [app, HubService(hub: hub)] + (bench.flatMap { $0.rate > 0 ? [BenchTicker(hub: hub, options: $0)] : nil } ?? []),
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: app.logger
+        ))
+        try await services.run()
+    }
+
+    /// - Parameter openEvents: Bench mode: `/events` without a token is the anonymous source.
+    static func router(hub: EventServer<String>, openEvents: Bool = false) -> Router<BasicRequestContext> {
+        let router = Router()
+
+        router.get("events") { request, _ -> Response in
+            let token = request.uri.queryParameters.get("token")
+            let authorization = request.headers[.authorization]
+            if openEvents, token == nil, authorization == nil {
+                return try await hub.response(for: request, source: "anonymous")
+            }
+            guard let user = Users.user(authorization: authorization, queryToken: token) else {
+                throw HTTPError(.unauthorized)
+            }
+            return try await hub.response(for: request, source: user)
+        }
+
+        router.post("notify/:user") { request, context -> EditedResponse<Sent> in
+            let user = try context.parameters.require("user")
+            guard Users.names.contains(user) else { throw HTTPError(.notFound, message: "no user \(user)") }
+            let notification = try await request.decode(as: Notification.self, context: context)
+            let id = try await hub.send(notification, as: .notification, to: .source(user))
+            return EditedResponse(status: .accepted, response: Sent(id: id))
+        }
+
+        router.post("broadcast") { request, context -> EditedResponse<Sent> in
+            let notification = try await request.decode(as: Notification.self, context: context)
+            let id = try await hub.send(notification, as: .notification, to: .everyone)
+            return EditedResponse(status: .accepted, response: Sent(id: id))
+        }
+
+        router.get("stats") { _, _ in
+            Stats(clients: await hub.clientCount, eventsSent: await hub.eventsSent)
+        }
+        return router
+    }
+}
+
+/// The hub's `run()` (heartbeats) as a service: cancelled at graceful shutdown, which makes
+/// it shut the hub down gracefully before it returns.
+struct HubService: Service {
+    let hub: EventServer<String>
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await hub.run() }
+    }
+}
+
+struct Sent: ResponseEncodable {
+    var id: String
+}
+
+struct Stats: ResponseEncodable {
+    var clients: Int
+    var eventsSent: Int
+}

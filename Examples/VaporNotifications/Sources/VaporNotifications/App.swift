@@ -1,0 +1,69 @@
+import EventStreamKit
+import Foundation
+import Vapor
+
+@main
+struct VaporNotifications {
+    static func main() async throws {
+        let port = parsePort(CommandLine.arguments)
+        // Vapor reads its own command line: hand it `serve` on 127.0.0.1 and the chosen port.
+        let arguments = [CommandLine.arguments[0], "serve", "--hostname", "127.0.0.1", "--port", "\(port)"]
+        let app = try await Application.make(Environment(name: "development", arguments: arguments))
+        let hub = EventServer<String>()
+        routes(app, hub: hub)
+
+        let heartbeats = Task { await hub.run() }
+        var failure: (any Error)?
+        do {
+            try await app.startup()
+            let bound = app.http.server.shared.localAddress?.port ?? port
+            FileHandle.standardOutput.write(Data("listening on http://127.0.0.1:\(bound)\n".utf8))  // unbuffered
+            try await app.running?.onStop.get()  // until SIGINT or SIGTERM
+        } catch {
+            failure = error
+        }
+        // The hub goes first: cancelling run() shuts it down gracefully, every stream ends (told
+        // when to reconnect), so the server's shutdown has no open response left to wait for.
+        heartbeats.cancel()
+        await heartbeats.value
+        try await app.asyncShutdown()
+        if let failure { throw failure }
+    }
+
+    static func routes(_ app: Application, hub: EventServer<String>) {
+        app.get("events") { request async throws -> Response in
+            let token = request.query[String.self, at: "token"]
+            guard let user = Users.user(authorization: request.headers.first(name: .authorization), queryToken: token) else {
+                throw Abort(.unauthorized)
+            }
+            return try await hub.response(for: request, source: user)
+        }
+
+        app.post("notify", ":user") { request async throws -> Response in
+            let user = request.parameters.get("user") ?? ""
+            guard Users.names.contains(user) else { throw Abort(.notFound, reason: "no user \(user)") }
+            let notification = try request.content.decode(Notification.self)
+            let id = try await hub.send(notification, as: .notification, to: .source(user))
+            return try await Sent(id: id).encodeResponse(status: .accepted, for: request)
+        }
+
+        app.post("broadcast") { request async throws -> Response in
+            let notification = try request.content.decode(Notification.self)
+            let id = try await hub.send(notification, as: .notification, to: .everyone)
+            return try await Sent(id: id).encodeResponse(status: .accepted, for: request)
+        }
+
+        app.get("stats") { _ async -> Stats in
+            Stats(clients: await hub.clientCount, eventsSent: await hub.eventsSent)
+        }
+    }
+}
+
+struct Sent: Content {
+    var id: String
+}
+
+struct Stats: Content {
+    var clients: Int
+    var eventsSent: Int
+}
