@@ -31,6 +31,25 @@ private func texts(_ batch: [Delivery]) -> [String] {
 
 @Suite("Mailbox state machine")
 struct MailboxStateMachineTests {
+    @Test("dropOldest keeps the newest frames in order across many overflows, with the count exact", arguments: [1, 3, 4, 7, 40])
+    func dropOldestAcrossCompactions(overflow: Int) {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        let total = 4 + overflow
+        for index in 0..<total {
+            _ = machine.enqueue(delivery("\(index)"))
+            #expect(machine.queuedCount == min(index + 1, 4))
+            // A heartbeat is only for an idle stream, however many frames were dropped.
+            if case .queued = machine.enqueueIfIdle(delivery(": ping")) { Issue.record("a heartbeat joined a full queue") }
+        }
+        #expect(machine.droppedCount == overflow)
+        guard case .batch(let batch, _) = machine.next(consumer: "reader") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == (total - 4..<total).map(String.init))
+        guard case .wait = machine.next(consumer: "reader") else { Issue.record("frames left after the take"); return }
+        guard case .resume = machine.enqueue(delivery("after")) else { Issue.record("the reader was not woken"); return }
+        guard case .batch(let later, _) = machine.next(consumer: "reader") else { Issue.record("no batch"); return }
+        #expect(texts(later) == ["after"])
+    }
+
     @Test func aWokenReaderTakesEverythingThatArrivedBeforeItRan() {
         var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
         guard case .wait = machine.next(consumer: "reader") else { Issue.record("reader should wait"); return }

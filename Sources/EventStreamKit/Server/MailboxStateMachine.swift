@@ -65,7 +65,12 @@ struct MailboxStateMachine<Consumer, Sender> {
     let capacity: Int
     let policy: OverflowPolicy
     private(set) var phase = Phase.open
+    /// The queued frames are `queue[head...]`: dropping the oldest advances `head` instead of
+    /// shifting the array, so a full queue under `dropOldest` costs O(1) per frame, not
+    /// O(capacity). The dropped prefix is cut off at the next take, or once it reaches the
+    /// capacity: the array never holds more than twice the capacity.
     private var queue: [Delivery] = []
+    private var head = 0
     private var consumer: Consumer?
     private var blocked: [BlockedSend] = []
     private var nextTicket: UInt64 = 0
@@ -87,20 +92,31 @@ struct MailboxStateMachine<Consumer, Sender> {
         // first wake-up the reader's recycled batch array becomes the queue.
     }
 
-    var queuedCount: Int { queue.count + blocked.count }
+    var queuedCount: Int { liveCount + blocked.count }
+
+    /// Frames in the queue, not counting blocked senders'.
+    private var liveCount: Int { queue.count - head }
+
+    /// Cuts off the dropped prefix.
+    private mutating func compact() {
+        guard head > 0 else { return }
+        queue.removeFirst(head)
+        head = 0
+    }
 
     /// Queues frames that must come first (the retry field, replayed events), beyond
     /// the capacity: their number is bounded by the backlog's capacity. Only before the
     /// reader started.
     mutating func prepend(_ deliveries: [Delivery]) {
         guard case .open = phase, !deliveries.isEmpty else { return }
+        compact()
         queue.insert(contentsOf: deliveries, at: 0)
         for delivery in deliveries { noteAccepted(delivery) }
     }
 
     mutating func enqueue(_ delivery: Delivery) -> EnqueueAction {
         guard case .open = phase else { return .rejected }
-        if queue.count < capacity && blocked.isEmpty {
+        if liveCount < capacity && blocked.isEmpty {
             queue.append(delivery)
             noteAccepted(delivery)
             if let waiting = consumer {
@@ -111,7 +127,8 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         switch policy.kind {
         case .dropOldest:
-            queue.removeFirst()
+            head += 1
+            if head >= capacity { compact() }
             droppedCount += 1
             queue.append(delivery)
             noteAccepted(delivery)
@@ -135,7 +152,7 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// Queues a heartbeat only if nothing is queued: a client with frames waiting is not
     /// idle, and a full queue must not make a heartbeat wait or drop an event.
     mutating func enqueueIfIdle(_ delivery: Delivery) -> EnqueueAction {
-        guard case .open = phase, queue.isEmpty, blocked.isEmpty else { return .rejected }
+        guard case .open = phase, liveCount == 0, blocked.isEmpty else { return .rejected }
         return enqueue(delivery)
     }
 
@@ -161,7 +178,8 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// becomes the queue's: in steady state no array is allocated per wake-up.
     mutating func take(into batch: inout [Delivery]) -> TakeAction {
         batch.removeAll(keepingCapacity: true)
-        if !queue.isEmpty || !blocked.isEmpty {
+        if liveCount > 0 || !blocked.isEmpty {
+            compact()
             swap(&batch, &queue)
             var senders: [Sender] = []
             for send in blocked {
@@ -185,7 +203,7 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// Registers the reader to be woken by the next frame or the end. Returns `false` if
     /// there is something to take already: the reader must not wait then.
     mutating func register(_ waiting: Consumer) -> Bool {
-        guard queue.isEmpty, blocked.isEmpty, case .open = phase else { return false }
+        guard liveCount == 0, blocked.isEmpty, case .open = phase else { return false }
         precondition(consumer == nil, "a mailbox has one reader")
         consumer = waiting
         return true
@@ -217,6 +235,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         action.senders = blocked.compactMap(\.sender)
         droppedCount += action.dropped
         queue.removeAll()
+        head = 0
         blocked.removeAll()
         phase = .finished(reason)
         return action
@@ -233,6 +252,7 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// new `delivery` included), then the oldest frames while still full; appends
     /// `delivery`. Returns how many frames were removed.
     private mutating func coalesce(with delivery: Delivery) -> Int {
+        compact()
         let before = queue.count
         var newestByName: [String?: Int] = [delivery.name: queue.count]
         for index in queue.indices.reversed() where !queue[index].isComment && newestByName[queue[index].name] == nil {
