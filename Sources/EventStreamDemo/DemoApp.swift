@@ -55,8 +55,8 @@ struct DemoApp: Sendable {
         }
         router.post("/notify") { request in try await notify(request) }
         router.post("/drop") { request in try await drop(request) }
-        router.get("/stats") { _ in try await Stats(of: hub).json }
-        router.get("/metrics") { _ in await Stats(of: hub).prometheus }
+        router.get("/stats") { _ in try await Stats.snapshot(of: hub).json }
+        router.get("/metrics") { _ in await Stats.snapshot(of: hub).prometheus }
         return router
     }
 

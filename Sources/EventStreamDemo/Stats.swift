@@ -16,22 +16,17 @@ struct Stats: Codable {
     /// The most sources listed by name; the count of all is `clients`.
     static let listedSources = 1000
 
-    init(of hub: EventServer<String>) async {
-        clients = await hub.clientCount
+    /// Reads everything in one turn of the hub's actor: one hop, one consistent snapshot.
+    static func snapshot(of hub: isolated EventServer<String>) -> Stats {
         var sources: [String: Int] = [:]
-        for source in await hub.sources.sorted().prefix(Self.listedSources) {
-            sources[source] = await hub.clientCount(source: source)
-        }
-        self.sources = sources
+        for source in hub.sources.sorted().prefix(listedSources) { sources[source] = hub.clientCount(source: source) }
         var channels: [String: Int] = [:]
-        for channel in await hub.channels { channels[channel] = await hub.clientCount(channel: channel) }
-        self.channels = channels
-        eventsSent = await hub.eventsSent
-        deliveries = await hub.deliveries
-        bytesWritten = await hub.bytesWritten
-        droppedFrames = await hub.droppedFrames
-        backlogSize = await hub.backlogCount
-        backlogCapacity = await hub.backlogCapacity
+        for channel in hub.channels { channels[channel] = hub.clientCount(channel: channel) }
+        return Stats(
+            clients: hub.clientCount, sources: sources, channels: channels, eventsSent: hub.eventsSent,
+            deliveries: hub.deliveries, bytesWritten: hub.bytesWritten, droppedFrames: hub.droppedFrames,
+            backlogSize: hub.backlogCount, backlogCapacity: hub.backlogCapacity
+        )
     }
 
     var json: HTTPResponse {

@@ -28,7 +28,6 @@ final class EventSourceIteration {
     }
 
     deinit {
-        storage.detach()
         storage.finish()
     }
 
@@ -42,7 +41,7 @@ final class EventSourceIteration {
             }
             pending.removeAll(keepingCapacity: true)
             pendingIndex = 0
-            if storage.isClosed, case .finished = phase {} else if storage.isClosed {
+            if storage.isClosed {
                 end()
                 return nil
             }
@@ -143,8 +142,7 @@ final class EventSourceIteration {
 
     private func end() {
         machine.close()
-        storage.detach()
-        storage.finish()
+        storage.finish()  // detaches the interrupt too
         phase = .finished
     }
 

@@ -181,11 +181,3 @@ struct EventSourceStateMachine {
         return "\(scheme)://\(url.host?.lowercased() ?? ""):\(port)"
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var inSeconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

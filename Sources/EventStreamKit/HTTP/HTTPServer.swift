@@ -151,17 +151,16 @@ public final class HTTPServer: Sendable {
                 if first { configuration.logger(.error, "accept: \(error); retrying every 100 ms until it succeeds") }
                 return false
             }
-            let recovered = state.withLock { state in
-                defer { state.acceptFailures = 0 }
-                return state.acceptFailures
+            guard let client else { return true }
+            // One lock per accepted connection: admission, and the end of an EMFILE episode.
+            let (admitted, recovered) = state.withLock { state -> (Bool, Int) in
+                let recovered = state.acceptFailures
+                state.acceptFailures = 0
+                guard state.openConnections < configuration.maxConnections, !state.isStopping else { return (false, recovered) }
+                state.openConnections += 1
+                return (true, recovered)
             }
             if recovered > 0 { configuration.logger(.info, "accepting again after \(recovered) failed attempts") }
-            guard let client else { return true }
-            let admitted = state.withLock { state -> Bool in
-                guard state.openConnections < configuration.maxConnections, !state.isStopping else { return false }
-                state.openConnections += 1
-                return true
-            }
             guard admitted else {
                 configuration.logger(.warning, "refused a connection: \(configuration.maxConnections) connections open (503)")
                 group.addTask { await self.refuse(client) }
