@@ -53,6 +53,16 @@ struct ServeOptions {
 
 /// Serves until SIGTERM or SIGINT, off the main actor.
 nonisolated func serve(_ options: ServeOptions) async {
+    // Signals first, before the listener exists: a SIGTERM that arrives once "serving" is
+    // printed must stop the server, and the sources' descriptors are taken while any are free.
+    let (stopRequests, requestStop) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    let signals = [SIGTERM, SIGINT].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { requestStop.yield() }
+        source.resume()
+        return source
+    }
     let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog)
     let hub = app.hub
     let server: HTTPServer
@@ -67,14 +77,13 @@ nonisolated func serve(_ options: ServeOptions) async {
     let host = options.host.contains(":") ? "[\(options.host)]" : options.host
     log("EventStreamDemo serving http://\(host):\(server.port)/ (Ctrl-C stops)")
 
-    let signals = [SIGTERM, SIGINT].map { number in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler { server.shutdown() }
-        source.resume()
-        return source
-    }
     await withDiscardingTaskGroup { group in
+        group.addTask {
+            for await _ in stopRequests {
+                server.shutdown()
+                return
+            }
+        }
         group.addTask { await hub.run() }
         if let rate = options.benchRate {
             // Bench mode logs nothing per connection: ten thousand lines would measure the terminal.

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// A dependency-free HTTP/1.1 server for event streams and small JSON or HTML routes, over
@@ -16,7 +21,9 @@ import Synchronization
 /// ```
 ///
 /// Limits (``Configuration``): request head 8 KiB and 100 fields (431), body 1 MiB (413),
-/// 10 s to send a head (then closed), 10,000 connections (503 with `Retry-After`).
+/// 10 s to send a head (then closed), 10,000 connections (503 with `Retry-After`), and
+/// never the process's last 64 file descriptors (503 at once; see
+/// ``Configuration/descriptorReserve``).
 /// Malformed requests get 400, `Transfer-Encoding` 501, unknown paths 404, wrong methods 405
 /// with `Allow`. Each refusal is logged, and the server goes on serving the others.
 public final class HTTPServer: Sendable {
@@ -43,6 +50,15 @@ public final class HTTPServer: Sendable {
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
         public var maxConnections = 10_000
+        /// File descriptors the server leaves free for the rest of the process, below the
+        /// soft `RLIMIT_NOFILE` read when the server is created: a connection accepted on
+        /// one of the top `descriptorReserve` descriptors is answered 503 at once and closed.
+        /// At most an eighth of the limit is reserved. Default: 64.
+        ///
+        /// A process that runs out of descriptors fails in places far from the server:
+        /// libdispatch, which runs Swift's timers on Linux, opens `/proc` files and timerfds
+        /// as it goes, and crashes the process or leaves a timer unarmed when it cannot.
+        public var descriptorReserve = 64
         /// Where refusals and errors are reported. Default: standard error.
         public var logger = HTTPLogger.standardError()
 
@@ -60,6 +76,9 @@ public final class HTTPServer: Sendable {
         var isStopping = false
         /// Failed accepts in a row (EMFILE), so that an episode is logged once.
         var acceptFailures = 0
+        /// Connections shed since the last one admitted (on a reserved descriptor), so that
+        /// an episode is logged once.
+        var shedConnections = 0
     }
 
     /// The configuration the server was created with.
@@ -69,6 +88,10 @@ public final class HTTPServer: Sendable {
 
     let router: HTTPRouter
     let listener: Socket
+    /// Accepted descriptors from this number on are in the reserve (see
+    /// ``Configuration/descriptorReserve``), and the soft limit they are counted from.
+    let descriptorCeiling: Int32
+    let descriptorLimit: Int
     let poller: Poller
     let state = Mutex(State())
     let stopSignal: AsyncStream<Void>
@@ -80,6 +103,8 @@ public final class HTTPServer: Sendable {
     public init(router: HTTPRouter, configuration: Configuration = Configuration()) throws {
         self.router = router
         self.configuration = configuration
+        descriptorLimit = Self.descriptorLimit()
+        descriptorCeiling = Int32(clamping: descriptorLimit - min(max(configuration.descriptorReserve, 0), descriptorLimit / 8))
         listener = try Socket.listen(host: configuration.host, port: configuration.port)
         do {
             poller = try Poller()
@@ -152,15 +177,22 @@ public final class HTTPServer: Sendable {
                 return false
             }
             guard let client else { return true }
-            // One lock per accepted connection: admission, and the end of an EMFILE episode.
-            let (admitted, recovered) = state.withLock { state -> (Bool, Int) in
-                let recovered = state.acceptFailures
-                state.acceptFailures = 0
-                guard state.openConnections < configuration.maxConnections, !state.isStopping else { return (false, recovered) }
-                state.openConnections += 1
-                return (true, recovered)
+            if client.fd >= descriptorCeiling {
+                shed(client)
+                continue
             }
-            if recovered > 0 { configuration.logger(.info, "accepting again after \(recovered) failed attempts") }
+            // One lock per accepted connection: admission, and the end of an episode.
+            let (admitted, failed, shed) = state.withLock { state -> (Bool, Int, Int) in
+                let failed = state.acceptFailures
+                let shed = state.shedConnections
+                state.acceptFailures = 0
+                state.shedConnections = 0
+                guard state.openConnections < configuration.maxConnections, !state.isStopping else { return (false, failed, shed) }
+                state.openConnections += 1
+                return (true, failed, shed)
+            }
+            if failed > 0 { configuration.logger(.info, "accepting connections again after \(failed) failed attempts") }
+            if shed > 0 { configuration.logger(.info, "accepting connections again: descriptors are free; \(shed) were refused") }
             guard admitted else {
                 configuration.logger(.warning, "refused a connection: \(configuration.maxConnections) connections open (503)")
                 group.addTask { await self.refuse(client) }
@@ -168,6 +200,40 @@ public final class HTTPServer: Sendable {
             }
             group.addTask { await self.serve(client) }
         }
+    }
+
+    /// Answers 503 and closes at once, for a connection on a reserved descriptor: no task, no
+    /// waiting, so that the reserve stays free. What the client already sent is read first,
+    /// so that closing sends a FIN, not an RST that would destroy the answer.
+    private func shed(_ client: Socket) {
+        defer { client.close() }
+        let first = state.withLock { state in
+            defer { state.shedConnections += 1 }
+            return state.shedConnections == 0
+        }
+        if first {
+            configuration.logger(.error, "refusing new connections (503): descriptor \(client.fd) is among the last \(Int32(clamping: descriptorLimit) - descriptorCeiling) of the limit \(descriptorLimit), which are kept for the rest of the process; raise the limit (ulimit -n) or lower maxConnections")
+        }
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { scratch in
+            for _ in 0..<16 {
+                guard case .bytes = try? client.read(into: scratch) else { break }
+            }
+        }
+        Self.shedResponse.withUnsafeBytes { _ = try? client.write($0) }  // fits any socket buffer
+    }
+
+    private static let shedResponse = statusResponse(.serviceUnavailable, extra: [("Retry-After", "1")], message: "too many connections")
+
+    /// The soft limit on open descriptors, or `Int32.max` if there is none.
+    private static func descriptorLimit() -> Int {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let result = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        #else
+        let result = getrlimit(RLIMIT_NOFILE, &limit)
+        #endif
+        guard result == 0 else { return Int(Int32.max) }
+        return Int(min(limit.rlim_cur, rlim_t(Int32.max)))  // RLIM_INFINITY is the largest rlim_t
     }
 
     /// Answers 503 and closes. The client's request is read and discarded first (for at most
