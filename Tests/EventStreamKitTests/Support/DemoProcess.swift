@@ -1,15 +1,8 @@
 import Foundation
-import Synchronization
-
-/// What a process wrote so far.
-private final class Output: Sendable {
-    let bytes = Mutex<(stdout: [UInt8], stderr: [UInt8])>(([], []))
-}
 
 /// The demo executable run as a subprocess, its output collected as it arrives.
 final class DemoProcess: Sendable {
-    private let process: Process
-    private let output = Output()
+    private let child: ChildProcess
 
     /// The demo binary, built next to the test bundle by `swift test`.
     static var executable: URL {
@@ -24,44 +17,33 @@ final class DemoProcess: Sendable {
     /// Runs the demo with `arguments`, or, given `launcher`, runs `launcher` with the
     /// demo's path and `arguments` after its own (e.g. `prlimit --nofile=48`).
     init(_ arguments: [String], launcher: [String] = []) throws {
-        let process = Process()
         if let tool = launcher.first {
-            process.executableURL = URL(fileURLWithPath: tool)
-            process.arguments = Array(launcher.dropFirst()) + [Self.executable.path] + arguments
+            child = try ChildProcess(tool, Array(launcher.dropFirst()) + [Self.executable.path] + arguments)
         } else {
-            process.executableURL = Self.executable
-            process.arguments = arguments
+            child = try ChildProcess(Self.executable.path, arguments)
         }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        self.process = process
-        stdout.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            output.bytes.withLock { $0.stdout += data }
-        }
-        stderr.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            output.bytes.withLock { $0.stderr += data }
-        }
-        try process.run()
     }
 
     var stdoutLines: [String] {
-        output.bytes.withLock { String(decoding: $0.stdout, as: UTF8.self) }.split(separator: "\n").map(String.init)
+        String(decoding: child.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
-    var stderrText: String { output.bytes.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+    var stderrText: String { String(decoding: child.stderr, as: UTF8.self) }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { child.isRunning }
 
-    var processIdentifier: Int32 { process.processIdentifier }
+    var processIdentifier: Int32 { child.processIdentifier }
 
-    /// The exit status, once it has exited.
-    var status: Int32 { process.terminationStatus }
+    /// The exit status once it has exited; 128 + the signal if a signal ended it.
+    var status: Int32 {
+        switch child.termination {
+        case .exited(let code): code
+        case .signalled(let signal): 128 + signal
+        case nil: -1
+        }
+    }
 
     func terminate() {
-        if process.isRunning { process.terminate() }
+        child.terminate()
     }
 }
