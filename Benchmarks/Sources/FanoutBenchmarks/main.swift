@@ -129,6 +129,8 @@ func runAll() async {
     print("EventStreamKit fan-out benchmark (release build; medians of 5 runs)")
     print("deliveries/s = events x connections / s; sinks count bytes only")
     print()
+    await runOverload()
+    print()
     print("connections  burst             baseline (AsyncStream)   EventServer        ratio")
     for connections in [1, 100, 10_000] {
         for (burst, batched) in [(1, false), (10, false), (10, true)] {
@@ -145,13 +147,46 @@ func runAll() async {
     }
 }
 
+/// Sends `events` events, cycling through `names` event names, to `connections` connections
+/// that never read: after the first 256 every enqueue meets a full queue and its policy.
+func overload(policy: OverflowPolicy, names: Int, connections: Int, events: Int) async -> Duration {
+    var configuration = EventServer<Int>.Configuration()
+    configuration.heartbeatInterval = nil
+    configuration.overflowPolicy = policy
+    let server = EventServer<Int>(configuration: configuration)
+    let types = (0..<names).map { try! EventType<String>("name\($0)", marshal: .text) }
+    var held: [EventConnection<Int>] = []
+    for source in 0..<connections { held.append(try! await server.connect(source: source)) }
+    let clock = ContinuousClock()
+    let start = clock.now
+    for index in 0..<events { try! await server.send(payload, as: types[index % names]) }
+    let elapsed = clock.now - start
+    await server.shutdown()
+    withExtendedLifetime(held) {}
+    return elapsed
+}
+
+func runOverload() async {
+    print("Overload: 100 connections that never read (queues of 256), 5,000 events; time per run, medians of 5")
+    print("policy       names   time         ratio to dropOldest")
+    let connections = 100, events = 5_000
+    let base = await median(5) { await overload(policy: .dropOldest, names: 1, connections: connections, events: events) }
+    print("dropOldest   1       \(base)")
+    for names in [1, 8, 1_000] {
+        let time = await median(5) { await overload(policy: .coalesce, names: names, connections: connections, events: events) }
+        print("coalesce     \(String(names).padding(8))\(time)   \(format2(time / base))x")
+    }
+}
+
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
 }
 
 import Foundation
 
-if let only = ProcessInfo.processInfo.environment["FANOUT_ONLY"] {
+if ProcessInfo.processInfo.environment["FANOUT_ONLY"] == "overload" {
+    await runOverload()
+} else if let only = ProcessInfo.processInfo.environment["FANOUT_ONLY"] {
     // Profiling aid: FANOUT_ONLY=hub|batched|baseline runs that side alone at 10,000
     // connections, bursts of 10.
     for _ in 0..<3 {

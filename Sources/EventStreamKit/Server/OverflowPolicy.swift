@@ -29,9 +29,10 @@ public struct OverflowPolicy: Hashable, Sendable, CustomStringConvertible {
         OverflowPolicy(kind: .suspendSender(timeout))
     }
 
-    /// Keep only the newest queued frame per event name, then, if the queue is still
-    /// full, drop the oldest. Right for tickers and presence, where only the latest value
-    /// matters.
+    /// Keep only the newest queued frame per event name; then, if less than a quarter of
+    /// the queue is free, drop the oldest frames until a quarter is (merging scans the
+    /// queue, so it frees enough for the next quarter of frames). Right for tickers and
+    /// presence, where only the latest value matters.
     public static let coalesce = OverflowPolicy(kind: .coalesce)
 
     public var description: String {
