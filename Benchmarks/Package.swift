@@ -15,6 +15,11 @@ let package = Package(
             name: "FanoutBenchmarks",
             dependencies: ["BenchmarkSupport", .product(name: "EventStreamKit", package: "EventStreamKit")]
         ),
+        .target(name: "CMallocStats", path: "Sources/CMallocStats"),
+        .executableTarget(
+            name: "IdleMemory",
+            dependencies: ["CMallocStats", .product(name: "EventStreamKit", package: "EventStreamKit")]
+        ),
         .executableTarget(
             name: "Soak",
             dependencies: [.product(name: "EventStreamKit", package: "EventStreamKit")]

@@ -84,8 +84,8 @@ public struct HTTPRouter: Sendable {
 /// What the HTTP server needs from an event route, with the source ID type erased.
 struct EventRoute: Sendable {
     let hub: any EventStreamHub
-    /// Resolves the source (within the timeout, else 503) and connects it.
-    let open: @Sendable (HTTPRequest, _ timeout: Duration) async throws -> any EventStreamConnection
+    /// Resolves the source, through `resolve` (which bounds its time), and connects it.
+    let open: @Sendable (HTTPRequest, _ resolve: SourceResolution) async throws -> any EventStreamConnection
 
     init<SourceID: Hashable & Sendable>(
         server: EventServer<SourceID>,
@@ -93,12 +93,20 @@ struct EventRoute: Sendable {
         source: @escaping @Sendable (HTTPRequest) async throws -> SourceID
     ) {
         hub = server
-        open = { request, timeout in
-            let id = try await withTimeout(timeout, orThrow: HTTPError(.serviceUnavailable, "the source resolver did not answer within \(timeout)")) {
-                try await source(request)
-            }
+        open = { request, resolution in
+            let id = try await resolution.run { try await source(request) }
             return try await server.connect(source: id, channels: channels(request), lastEventID: request.lastEventID)
         }
+    }
+}
+
+/// How the server runs a source resolver for one connection: within its timeout.
+struct SourceResolution: Sendable {
+    let server: HTTPServer
+    let fd: Int32
+
+    func run<T: Sendable>(_ resolver: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await server.resolveSource(on: fd, resolver)
     }
 }
 

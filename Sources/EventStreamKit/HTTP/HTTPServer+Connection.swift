@@ -18,7 +18,7 @@ extension HTTPServer {
         while true {
             let deadline = ContinuousClock.now + configuration.headTimeout
             state.withLock { state in
-                state.deadlines[socket.fd] = deadline
+                state.deadlines[socket.fd] = .head(deadline)
                 if reader.buffered == 0 { state.idle.insert(socket.fd) }
             }
             let head: HTTPRequestHead

@@ -6,7 +6,7 @@ extension HTTPServer {
         let logger = configuration.logger
         let connection: any EventStreamConnection
         do {
-            connection = try await route.open(request, configuration.sourceTimeout)
+            connection = try await route.open(request, SourceResolution(server: self, fd: socket.fd))
         } catch let error as HTTPError {
             logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
             try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, keepAlive: false)

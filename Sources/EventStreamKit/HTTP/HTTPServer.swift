@@ -46,6 +46,9 @@ public final class HTTPServer: Sendable {
         /// How long an events route's source resolver may take (a slow authentication
         /// backend, say); past it, the resolver is cancelled and the request answered 503.
         /// Default: 10 s.
+        ///
+        /// Both timeouts are checked by one sweep timer for the whole server, every quarter
+        /// of the shorter one (at most every second): each acts up to that much late.
         public var sourceTimeout: Duration = .seconds(10)
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
@@ -69,9 +72,25 @@ public final class HTTPServer: Sendable {
         }
     }
 
+    enum Deadline {
+        /// The request head (and body) must have arrived: past it, the socket is shut down.
+        case head(ContinuousClock.Instant)
+        /// The source resolver must have answered: past it, it is cancelled (and the request
+        /// answered 503).
+        case resolver(ContinuousClock.Instant, cancel: @Sendable () -> Void)
+
+        var instant: ContinuousClock.Instant {
+            switch self {
+            case .head(let instant), .resolver(let instant, _): instant
+            }
+        }
+    }
+
     struct State {
         var openConnections = 0
-        var deadlines: [Int32: ContinuousClock.Instant] = [:]
+        /// Per connection: when its request head is due, or when its source resolver must
+        /// have answered. One sweep timer checks them all.
+        var deadlines: [Int32: Deadline] = [:]
         var idle: Set<Int32> = []
         var isStopping = false
         /// Failed accepts in a row (EMFILE), so that an episode is logged once.
@@ -276,18 +295,46 @@ public final class HTTPServer: Sendable {
     }
 
     /// Closes connections that took longer than ``Configuration/headTimeout`` to send a
-    /// request: one timer for the whole server, not one per connection.
+    /// request, and cancels source resolvers that took longer than
+    /// ``Configuration/sourceTimeout``: one timer for the whole server, not one per
+    /// connection. It looks every quarter of the shorter timeout (at most every second), so
+    /// a timeout acts up to that much late.
     private func sweepSlowClients() async {
-        let period = min(configuration.headTimeout / 4, .seconds(1))
+        let period = min(min(configuration.headTimeout, configuration.sourceTimeout) / 4, .seconds(1))
         while (try? await Task.sleep(for: period)) != nil {
             let now = ContinuousClock.now
-            let expired = state.withLock { state in state.deadlines.filter { $0.value <= now }.map(\.key) }
-            for fd in expired {
-                configuration.logger(.warning, "closed a connection that sent no complete request within \(configuration.headTimeout)")
-                state.withLock { _ = $0.deadlines.removeValue(forKey: fd) }
-                Socket(fd: fd).shutdown()
+            let expired = state.withLock { state in
+                let expired = state.deadlines.filter { $0.value.instant <= now }
+                for fd in expired.keys { state.deadlines[fd] = nil }
+                return expired
+            }
+            for (fd, deadline) in expired {
+                switch deadline {
+                case .head:
+                    configuration.logger(.warning, "closed a connection that sent no complete request within \(configuration.headTimeout)")
+                    Socket(fd: fd).shutdown()
+                case .resolver(_, let cancel):
+                    cancel()
+                }
             }
         }
+    }
+
+    /// Runs an events route's source resolver for the connection on `fd`, cancelled by the
+    /// sweep timer past ``Configuration/sourceTimeout``; then it throws 503. No timer of its
+    /// own: a cancelled `Task.sleep` keeps its timer (and ~0.7 KiB) until it would have fired.
+    ///
+    /// As with any cancellation, a resolver that ignores it still holds this request until it
+    /// returns; its answer is discarded then.
+    func resolveSource<T: Sendable>(on fd: Int32, _ resolver: @escaping @Sendable () async throws -> T) async throws -> T {
+        let resolving = Task { try await resolver() }
+        let deadline = ContinuousClock.now + configuration.sourceTimeout
+        state.withLock { $0.deadlines[fd] = .resolver(deadline, cancel: { resolving.cancel() }) }
+        let result = await withTaskCancellationHandler { await resolving.result } onCancel: { resolving.cancel() }
+        // The sweep removes the deadline when it fires: if it is gone, the time was up.
+        let expired = state.withLock { $0.deadlines.removeValue(forKey: fd) == nil }
+        if expired { throw HTTPError(.serviceUnavailable, "the source resolver did not answer within \(configuration.sourceTimeout)") }
+        return try result.get()
     }
 
     static func statusResponse(_ status: HTTPStatus, extra: [(String, String)] = [], message: String? = nil, keepAlive: Bool = false) -> [UInt8] {
