@@ -4,15 +4,8 @@ extension HTTPServer {
     /// Serves one client connection: requests one after another (keep-alive), until the
     /// client closes, asks to close, errs, or upgrades to an event stream.
     func serve(_ socket: Socket) async {
-        defer {
-            state.withLock { state in
-                state.openConnections -= 1
-                state.deadlines[socket.fd] = nil
-                state.idle.remove(socket.fd)
-            }
-            poller.forget(socket.fd)
-            socket.close()
-        }
+        var handedOff = false
+        defer { if !handedOff { release(socket) } }
         var reader = RequestReader(socket: socket, poller: poller)
         let limits = HTTPRequestHeadParser.Limits(maxHeadSize: configuration.maxHeadSize, maxHeaderCount: configuration.maxHeaderCount)
         while true {
@@ -29,8 +22,15 @@ extension HTTPServer {
                 let body = try await readBody(of: head, from: &reader)
                 state.withLock { _ = $0.deadlines.removeValue(forKey: socket.fd) }
                 let request = HTTPRequest(head: head, body: body)
-                let keepOpen = try await respond(to: request, on: socket)
-                guard keepOpen, !state.withLock({ $0.isStopping }) else { return }
+                switch try await respond(to: request, on: socket) {
+                case .keepAlive where !state.withLock({ $0.isStopping }):
+                    continue
+                case .keepAlive, .close:
+                    return
+                case .handedOff:
+                    handedOff = true
+                    return
+                }
             } catch let error as HTTPParseError {
                 configuration.logger(.warning, "refused a request (\(error.status.code)): \(error.message)")
                 try? await socket.writeAll(Self.statusResponse(error.status, message: error.message), poller: poller)
@@ -56,21 +56,40 @@ extension HTTPServer {
         return try await reader.readBody(count: length)
     }
 
-    /// Answers one request. Returns whether the connection may serve another.
-    private func respond(to request: HTTPRequest, on socket: Socket) async throws -> Bool {
+    /// Forgets and closes a connection's socket, and counts it closed.
+    func release(_ socket: Socket) {
+        state.withLock { state in
+            state.openConnections -= 1
+            state.deadlines[socket.fd] = nil
+            state.idle.remove(socket.fd)
+        }
+        poller.forget(socket.fd)
+        socket.close()
+    }
+
+    enum Outcome {
+        /// The connection may serve another request.
+        case keepAlive
+        case close
+        /// An event stream's task owns the socket now.
+        case handedOff
+    }
+
+    /// Answers one request.
+    private func respond(to request: HTTPRequest, on socket: Socket) async throws -> Outcome {
         let logger = configuration.logger
         let keepAlive = request.head.keepAlive
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             logger(.info, "404 \(request.method) \(request.path)")
             try await send(HTTPResponse(status: .notFound, text: "no route for \(request.path)\n"), to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive
+            return keepAlive ? .keepAlive : .close
         case .methodNotAllowed(let allowed):
             logger(.info, "405 \(request.method) \(request.path)")
             var response = HTTPResponse(status: .methodNotAllowed, text: "\(request.method) is not allowed on \(request.path)\n")
             response.headers.add("Allow", allowed.joined(separator: ", "))
             try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive
+            return keepAlive ? .keepAlive : .close
         case .preflight(let allowed):
             var response = HTTPResponse(status: .noContent)
             response.headers.add("Allow", allowed.joined(separator: ", "))
@@ -80,7 +99,7 @@ extension HTTPServer {
             }
             response.headers.add("Access-Control-Max-Age", "600")
             try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive
+            return keepAlive ? .keepAlive : .close
         case .route(.plain(let handler)):
             let response: HTTPResponse
             do {
@@ -93,10 +112,9 @@ extension HTTPServer {
                 response = HTTPResponse(status: .internalServerError, text: "internal error\n")
             }
             try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive
+            return keepAlive ? .keepAlive : .close
         case .route(.events(let route)):
-            try await serveEvents(route, for: request, on: socket)
-            return false
+            return try await serveEvents(route, for: request, on: socket)
         }
     }
 

@@ -1,8 +1,7 @@
 extension HTTPServer {
-    /// Opens an event stream for `request` and serves it until it ends: the response head
-    /// goes out with the first frames, each wake-up's frames in one `send`, and a poller
-    /// watch notices at once when the client closes or resets the connection.
-    func serveEvents(_ route: EventRoute, for request: HTTPRequest, on socket: Socket) async throws {
+    /// Opens an event stream for `request` and hands it to a task of its own (``stream(_:)``),
+    /// or answers the refusal.
+    func serveEvents(_ route: EventRoute, for request: HTTPRequest, on socket: Socket) async throws -> Outcome {
         let logger = configuration.logger
         let connection: any EventStreamConnection
         do {
@@ -10,16 +9,16 @@ extension HTTPServer {
         } catch let error as HTTPError {
             logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
             try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, keepAlive: false)
-            return
+            return .close
         } catch let error as EventServerError {
             let status: HTTPStatus = error.code == .duplicateSource ? .conflict : .serviceUnavailable
             logger(.info, "\(status.code) \(request.path): \(error)")
             try await send(HTTPResponse(status: status, text: "\(error)\n"), to: request, on: socket, keepAlive: false)
-            return
+            return .close
         } catch {
             logger(.error, "500 \(request.path): source resolver failed: \(error)")
             try await send(HTTPResponse(status: .internalServerError, text: "internal error\n"), to: request, on: socket, keepAlive: false)
-            return
+            return .close
         }
 
         socket.setNoDelay()
@@ -49,6 +48,20 @@ extension HTTPServer {
             }
         }
         if !watching { mailbox.finish(.clientGone, drain: false) }
-        _ = try? await connection.run(writingTo: sink)
+        let handoff = StreamHandoff(connection: connection, sink: sink, socket: socket)
+        guard handoffs.hand(handoff) else {
+            // Only while the server stops, if at all: serve it on this task then.
+            _ = try? await connection.run(writingTo: sink)
+            return .close
+        }
+        return .handedOff
+    }
+
+    /// Serves a stream until it ends: the response head goes out with the first frames (if it
+    /// has not yet), each wake-up's frames in one `send`; the poller's watch ends it at once
+    /// when the client closes or resets the connection. Then releases the socket.
+    func stream(_ handoff: StreamHandoff) async {
+        _ = try? await handoff.connection.run(writingTo: handoff.sink)
+        release(handoff.socket)
     }
 }
