@@ -320,7 +320,8 @@ public final class HTTPServer: Sendable {
     /// connection. It looks every quarter of the shorter timeout (at most every second), so
     /// a timeout acts up to that much late.
     private func sweepSlowClients() async {
-        let period = min(min(configuration.headTimeout, configuration.sourceTimeout) / 4, .seconds(1))
+        // At least 10 ms, so that a zero timeout cannot make this spin.
+        let period = max(min(min(configuration.headTimeout, configuration.sourceTimeout) / 4, .seconds(1)), .milliseconds(10))
         while (try? await Task.sleep(for: period)) != nil {
             let now = ContinuousClock.now
             let expired = state.withLock { state in
