@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Maps a method and a path to a handler: a plain response, or an event stream served by an
 /// ``EventServer``.
 ///
@@ -100,13 +102,25 @@ struct EventRoute: Sendable {
     }
 }
 
-/// How the server runs a source resolver for one connection: within its timeout.
+/// How the server runs a source resolver for the connection on `fd`: cancelled by the sweep
+/// timer past ``HTTPServer/Configuration/sourceTimeout``, then it throws 503. No timer of its
+/// own: a cancelled `Task.sleep` keeps its timer (and ~0.7 KiB) until it would have fired.
+///
+/// As with any cancellation, a resolver that ignores it still holds this request until it
+/// returns; its answer is discarded then.
 struct SourceResolution: Sendable {
     let server: HTTPServer
     let fd: Int32
 
     func run<T: Sendable>(_ resolver: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await server.resolveSource(on: fd, resolver)
+        let resolving = Task { try await resolver() }
+        let timeout = server.configuration.sourceTimeout
+        server.state.withLock { $0.deadlines[fd] = .resolver(.now + timeout, cancel: { resolving.cancel() }) }
+        let result = await withTaskCancellationHandler { await resolving.result } onCancel: { resolving.cancel() }
+        // The sweep removes the deadline when it fires: if it is gone, the time was up.
+        let expired = server.state.withLock { $0.deadlines.removeValue(forKey: fd) == nil }
+        if expired { throw HTTPError(.serviceUnavailable, "the source resolver did not answer within \(timeout)") }
+        return try result.get()
     }
 }
 

@@ -73,6 +73,10 @@ extension HTTPServer {
         case close
         /// An event stream's task owns the socket now.
         case handedOff
+
+        init(keepAlive: Bool) {
+            self = keepAlive ? .keepAlive : .close
+        }
     }
 
     /// Answers one request.
@@ -83,13 +87,13 @@ extension HTTPServer {
         case .notFound:
             logger(.info, "404 \(request.method) \(request.path)")
             try await send(HTTPResponse(status: .notFound, text: "no route for \(request.path)\n"), to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive ? .keepAlive : .close
+            return Outcome(keepAlive: keepAlive)
         case .methodNotAllowed(let allowed):
             logger(.info, "405 \(request.method) \(request.path)")
             var response = HTTPResponse(status: .methodNotAllowed, text: "\(request.method) is not allowed on \(request.path)\n")
             response.headers.add("Allow", allowed.joined(separator: ", "))
             try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive ? .keepAlive : .close
+            return Outcome(keepAlive: keepAlive)
         case .preflight(let allowed):
             var response = HTTPResponse(status: .noContent)
             response.headers.add("Allow", allowed.joined(separator: ", "))
@@ -99,7 +103,7 @@ extension HTTPServer {
             }
             response.headers.add("Access-Control-Max-Age", "600")
             try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive ? .keepAlive : .close
+            return Outcome(keepAlive: keepAlive)
         case .route(.plain(let handler)):
             let response: HTTPResponse
             do {
@@ -112,7 +116,7 @@ extension HTTPServer {
                 response = HTTPResponse(status: .internalServerError, text: "internal error\n")
             }
             try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return keepAlive ? .keepAlive : .close
+            return Outcome(keepAlive: keepAlive)
         case .route(.events(let route)):
             return try await serveEvents(route, for: request, on: socket)
         }

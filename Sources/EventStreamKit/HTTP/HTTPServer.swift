@@ -258,10 +258,11 @@ public final class HTTPServer: Sendable {
                 guard case .bytes = try? client.read(into: scratch) else { break }
             }
         }
-        Self.shedResponse.withUnsafeBytes { _ = try? client.write($0) }  // fits any socket buffer
+        Self.tooManyConnections.withUnsafeBytes { _ = try? client.write($0) }  // fits any socket buffer
     }
 
-    private static let shedResponse = statusResponse(.serviceUnavailable, extra: [("Retry-After", "1")], message: "too many connections")
+    /// The 503 for connections over ``Configuration/maxConnections`` or on a reserved descriptor.
+    private static let tooManyConnections = statusResponse(.serviceUnavailable, extra: [("Retry-After", "1")], message: "too many connections")
 
     /// The soft limit on open descriptors, or `Int32.max` if there is none.
     private static func descriptorLimit() -> Int {
@@ -282,8 +283,7 @@ public final class HTTPServer: Sendable {
             poller.forget(client.fd)
             client.close()
         }
-        let answer = Self.statusResponse(.serviceUnavailable, extra: [("Retry-After", "1")], message: "too many connections")
-        guard (try? await client.writeAll(answer, poller: poller)) != nil else { return }
+        guard (try? await client.writeAll(Self.tooManyConnections, poller: poller)) != nil else { return }
         _ = try? await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var scratch = [UInt8](repeating: 0, count: 4096)
@@ -339,23 +339,6 @@ public final class HTTPServer: Sendable {
                 }
             }
         }
-    }
-
-    /// Runs an events route's source resolver for the connection on `fd`, cancelled by the
-    /// sweep timer past ``Configuration/sourceTimeout``; then it throws 503. No timer of its
-    /// own: a cancelled `Task.sleep` keeps its timer (and ~0.7 KiB) until it would have fired.
-    ///
-    /// As with any cancellation, a resolver that ignores it still holds this request until it
-    /// returns; its answer is discarded then.
-    func resolveSource<T: Sendable>(on fd: Int32, _ resolver: @escaping @Sendable () async throws -> T) async throws -> T {
-        let resolving = Task { try await resolver() }
-        let deadline = ContinuousClock.now + configuration.sourceTimeout
-        state.withLock { $0.deadlines[fd] = .resolver(deadline, cancel: { resolving.cancel() }) }
-        let result = await withTaskCancellationHandler { await resolving.result } onCancel: { resolving.cancel() }
-        // The sweep removes the deadline when it fires: if it is gone, the time was up.
-        let expired = state.withLock { $0.deadlines.removeValue(forKey: fd) == nil }
-        if expired { throw HTTPError(.serviceUnavailable, "the source resolver did not answer within \(configuration.sourceTimeout)") }
-        return try result.get()
     }
 
     static func statusResponse(_ status: HTTPStatus, extra: [(String, String)] = [], message: String? = nil, keepAlive: Bool = false) -> [UInt8] {
