@@ -149,7 +149,7 @@ struct DemoAPITests {
     func benchMode() async throws {
         let idle = try await Running.start(["--bench-rate", "0"])
         let stream = try LoopbackClient(port: idle.port, poller: idle.poller)
-        try await stream.send("GET /events HTTP/1.1\r\n\r\n")
+        try await stream.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try await stream.read { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 200 "))
         stream.close()
         try await idle.stop()

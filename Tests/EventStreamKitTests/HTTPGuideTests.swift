@@ -37,15 +37,15 @@ struct HTTPGuideTests {
         let poller = try Poller()
 
         let stranger = try LoopbackClient(port: server.port, poller: poller)
-        try await stranger.send("GET /events HTTP/1.1\r\n\r\n")
+        try await stranger.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try await stranger.readToEnd().hasPrefix("HTTP/1.1 401 "))
 
         let alice = try LoopbackClient(port: server.port, poller: poller)
-        try await alice.send("GET /events?channels=a,b HTTP/1.1\r\nAuthorization: Bearer t-alice\r\n\r\n")
+        try await alice.send("GET /events?channels=a,b HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer t-alice\r\n\r\n")
         _ = try await alice.read { $0.contains("\r\n\r\n") }
         #expect(await hub.clientCount(channel: "b") == 1)
         let poster = try LoopbackClient(port: server.port, poller: poller)
-        try await poster.send("POST /notify HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+        try await poster.send("POST /notify HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
         #expect(try await poster.readToEnd().hasPrefix("HTTP/1.1 202 "))
         #expect(try await alice.read { $0.contains("data: hello\n\n") }.contains("event: note"))
 

@@ -48,7 +48,7 @@ enum HTTPResponseHeadParser {
     static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: HTTPRequestHeadParser.Limits) throws(EventSourceError) -> Outcome {
         let scanned: HTTPHeadScanner.Outcome
         do {
-            scanned = try HTTPHeadScanner.scan(buffer, from: 0, limits: limits, kind: "response")
+            scanned = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "response", skipsLeadingEmptyLines: false)
         } catch {
             throw .invalidResponse(error.message)
         }

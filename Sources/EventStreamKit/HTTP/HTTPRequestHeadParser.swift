@@ -2,10 +2,10 @@
 /// far. Pure: no I/O, so it is tested and fuzzed on its own.
 ///
 /// Lines end in CRLF; a bare LF is tolerated (RFC 9112 §2.2). Empty lines before the request
-/// line are skipped. Folded header lines, bare CR, NUL, a malformed request line or header
-/// name are errors (400); an HTTP version other than 1.0 and 1.1 is 505; a head longer than
-/// the limit, or with too many fields, is 431, decided as soon as the bytes show it, so a
-/// client cannot make the server buffer more than the limit.
+/// line are skipped, and count against the size limit. Folded header lines, bare CR, NUL, a
+/// malformed request line or header name are errors (400); an HTTP version other than 1.0
+/// and 1.1 is 505; a head longer than the limit, or with too many fields, is 431, decided as
+/// soon as the bytes show it, so a client cannot make the server buffer more than the limit.
 struct HTTPRequestHeadParser {
     /// Bounds on a request head.
     struct Limits: Hashable, Sendable {
@@ -26,25 +26,21 @@ struct HTTPRequestHeadParser {
     }
 
     static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: Limits) throws(HTTPParseError) -> Outcome {
-        var start = 0
-        // Skip empty lines before the request line.
-        while start < buffer.count, buffer[start] == 13 || buffer[start] == 10 {
-            if buffer[start] == 13 && (start + 1 >= buffer.count || buffer[start + 1] != 10) {
-                if start + 1 >= buffer.count { return .incomplete }
-                throw .init(.badRequest, "bare CR before the request line")
-            }
-            start += buffer[start] == 13 ? 2 : 1
-        }
-        guard case .complete(let lines, let consumed) = try HTTPHeadScanner.scan(buffer, from: start, limits: limits, kind: "request") else {
+        guard case .complete(let lines, let consumed) = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "request", skipsLeadingEmptyLines: true) else {
             return .incomplete
         }
+        return .complete(try makeHead(buffer, lines: lines), consumed: consumed)
+    }
+
+    /// The head whose lines ``HTTPHeadScanner`` found in `buffer`.
+    static func makeHead(_ buffer: UnsafeBufferPointer<UInt8>, lines: [Range<Int>]) throws(HTTPParseError) -> HTTPRequestHead {
         guard let requestLine = lines.first else { throw .init(.badRequest, "no request line") }
         var head = try parseRequestLine(buffer, requestLine)
         var fields: [(name: String, value: String)] = []
         fields.reserveCapacity(lines.count - 1)
         for line in lines.dropFirst() { fields.append(try parseField(buffer, line)) }
         head.headers = HTTPHeaders(fields)
-        return .complete(head, consumed: consumed)
+        return head
     }
 
     private static func parseRequestLine(_ buffer: UnsafeBufferPointer<UInt8>, _ line: Range<Int>) throws(HTTPParseError) -> HTTPRequestHead {

@@ -72,7 +72,7 @@ public struct HTTPRouter: Sendable {
     func match(method: String, path: String) -> Match {
         guard let methods = routes[path] else { return .notFound }
         if let route = methods[method] { return .route(route) }
-        if method == "HEAD", let route = methods["GET"], case .plain = route { return .route(route) }
+        if method == "HEAD", let route = methods["GET"] { return .route(route) }  // RFC 9110 §9.3.2
         let allowed = (methods.keys + ["OPTIONS"]).sorted()
         return method == "OPTIONS" ? .preflight(allowed: allowed) : .methodNotAllowed(allowed: allowed)
     }
@@ -88,6 +88,8 @@ struct EventRoute: Sendable {
     let hub: any EventStreamHub
     /// Resolves the source, through `resolve` (which bounds its time), and connects it.
     let open: @Sendable (HTTPRequest, _ resolve: SourceResolution) async throws -> any EventStreamConnection
+    /// Resolves the source only, for `HEAD`: throws as `open` would refuse.
+    let check: @Sendable (HTTPRequest, _ resolve: SourceResolution) async throws -> Void
 
     init<SourceID: Hashable & Sendable>(
         server: EventServer<SourceID>,
@@ -98,6 +100,9 @@ struct EventRoute: Sendable {
         open = { request, resolution in
             let id = try await resolution.run { try await source(request) }
             return try await server.connect(source: id, channels: channels(request), lastEventID: request.lastEventID)
+        }
+        check = { request, resolution in
+            _ = try await resolution.run { try await source(request) }
         }
     }
 }
@@ -110,15 +115,16 @@ struct EventRoute: Sendable {
 /// returns; its answer is discarded then.
 struct SourceResolution: Sendable {
     let server: HTTPServer
-    let fd: Int32
+    let handle: HTTPServer.Handle
 
     func run<T: Sendable>(_ resolver: @escaping @Sendable () async throws -> T) async throws -> T {
         let resolving = Task { try await resolver() }
         let timeout = server.configuration.sourceTimeout
-        server.state.withLock { $0.deadlines[fd] = .resolver(.now + timeout, cancel: { resolving.cancel() }) }
+        let deadline = HTTPServer.Table.Deadline(phase: .resolver, instant: .now + timeout, cancel: { resolving.cancel() })
+        server.state.withLock { _ = $0.table.setDeadline(deadline, for: handle) }
         let result = await withTaskCancellationHandler { await resolving.result } onCancel: { resolving.cancel() }
         // The sweep removes the deadline when it fires: if it is gone, the time was up.
-        let expired = server.state.withLock { $0.deadlines.removeValue(forKey: fd) == nil }
+        let expired = !server.state.withLock { $0.table.clearDeadline(.resolver, for: handle) }
         if expired { throw HTTPError(.serviceUnavailable, "the source resolver did not answer within \(timeout)") }
         return try result.get()
     }

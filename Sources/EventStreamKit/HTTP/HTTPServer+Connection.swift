@@ -1,29 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 extension HTTPServer {
     /// Serves one client connection: requests one after another (keep-alive), until the
     /// client closes, asks to close, errs, or upgrades to an event stream.
-    func serve(_ socket: Socket) async {
+    ///
+    /// One request per turn: after each response the task yields, so a client that
+    /// pipelines requests as fast as they are answered shares the thread with everyone else.
+    func serve(_ socket: Socket, handle: Handle) async {
         var handedOff = false
-        defer { if !handedOff { release(socket) } }
-        var reader = RequestReader(socket: socket, poller: poller)
-        let limits = HTTPRequestHeadParser.Limits(maxHeadSize: configuration.maxHeadSize, maxHeaderCount: configuration.maxHeaderCount)
+        defer { if !handedOff { release(socket, handle: handle) } }
+        let limits = HTTPRequestDecoder.Limits(
+            head: .init(maxHeadSize: configuration.maxHeadSize, maxHeaderCount: configuration.maxHeaderCount),
+            maxBodySize: configuration.maxBodySize
+        )
+        var reader = RequestReader(socket: socket, poller: poller, decoder: HTTPRequestDecoder(limits: limits))
         while true {
-            let deadline = ContinuousClock.now + configuration.headTimeout
-            state.withLock { state in
-                state.deadlines[socket.fd] = .head(deadline)
-                if reader.buffered == 0 { state.idle.insert(socket.fd) }
-            }
-            let head: HTTPRequestHead
+            guard setDeadline(.head, after: configuration.headTimeout, for: handle, isIdle: reader.buffered == 0) else { return }
             do {
-                guard let next = try await reader.readHead(limits: limits) else { return }  // closed between requests
-                head = next
-                state.withLock { _ = $0.idle.remove(socket.fd) }
-                let body = try await readBody(of: head, from: &reader)
-                state.withLock { _ = $0.deadlines.removeValue(forKey: socket.fd) }
+                guard let (head, framing) = try await reader.readHead() else { return }  // closed between requests
+                var body: [UInt8] = []
+                if framing.bodyLength > 0 {
+                    if framing.expectsContinue && reader.buffered < framing.bodyLength {
+                        try await write(Self.continueResponse, to: socket, handle: handle)
+                    }
+                    guard setDeadline(.body, after: configuration.bodyTimeout, for: handle) else { return }
+                    body = try await reader.readBody(count: framing.bodyLength)
+                }
+                guard setDeadline(nil, for: handle) else { return }
                 let request = HTTPRequest(head: head, body: body)
-                switch try await respond(to: request, on: socket) {
-                case .keepAlive where !state.withLock({ $0.isStopping }):
+                switch try await respond(to: request, on: socket, handle: handle) {
+                case .keepAlive where !state.withLock({ $0.table.isStopping }):
+                    await Task.yield()
                     continue
                 case .keepAlive, .close:
                     return
@@ -33,156 +45,137 @@ extension HTTPServer {
                 }
             } catch let error as HTTPParseError {
                 configuration.logger(.warning, "refused a request (\(error.status.code)): \(error.message)")
-                try? await socket.writeAll(Self.statusResponse(error.status, message: error.message), poller: poller)
+                let response = HTTPResponse(status: error.status, text: error.message + "\n")
+                guard (try? await write(responseBytes(response, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)) != nil else { return }
+                await lingerAndClose(socket, handle: handle)
                 return
             } catch {
-                return  // the socket failed: nothing to answer
+                return  // the socket failed or was shut down: nothing to answer
             }
         }
     }
 
-    private func readBody(of head: HTTPRequestHead, from reader: inout RequestReader) async throws -> [UInt8] {
-        if head.headers["Transfer-Encoding"] != nil {
-            throw HTTPParseError(.notImplemented, "Transfer-Encoding is not supported; send Content-Length")
-        }
-        let lengths = Set(head.headers.values("Content-Length").flatMap { $0.split(separator: ",") }.map(\.trimmingSpaces))
-        guard let text = lengths.first else { return [] }
-        guard lengths.count == 1, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let length = Int(text) else {
-            throw HTTPParseError(.badRequest, "malformed Content-Length")
-        }
-        guard length <= configuration.maxBodySize else {
-            throw HTTPParseError(.payloadTooLarge, "request body of \(length) bytes is over the limit of \(configuration.maxBodySize)")
-        }
-        return try await reader.readBody(count: length)
-    }
-
-    /// Forgets and closes a connection's socket, and counts it closed.
-    func release(_ socket: Socket) {
-        state.withLock { state in
-            state.openConnections -= 1
-            state.deadlines[socket.fd] = nil
-            state.idle.remove(socket.fd)
-        }
+    /// Forgets a connection, then closes its socket: in this order, so that nothing can act
+    /// on its descriptor number once the kernel reuses it.
+    func release(_ socket: Socket, handle: Handle) {
+        let released = state.withLock { $0.table.release(handle) }
+        assert(released, "connection \(handle) released twice")
         poller.forget(socket.fd)
         socket.close()
     }
 
-    enum Outcome {
-        /// The connection may serve another request.
-        case keepAlive
-        case close
-        /// An event stream's task owns the socket now.
-        case handedOff
+    /// Sets what `handle` waits for, due `timeout` from now (`nil`: nothing). Returns `false`
+    /// if the connection was shut down meanwhile: its task should end.
+    func setDeadline(_ phase: Table.Phase?, after timeout: Duration = .zero, for handle: Handle, isIdle: Bool = false) -> Bool {
+        let deadline = phase.map { Table.Deadline(phase: $0, instant: .now + timeout, cancel: nil) }
+        return state.withLock { $0.table.setDeadline(deadline, for: handle, isIdle: isIdle) }
+    }
 
-        init(keepAlive: Bool) {
-            self = keepAlive ? .keepAlive : .close
+    /// Writes every byte; while the client does not read, ``Configuration/writeTimeout``
+    /// runs, and past it the socket is shut down (and this throws).
+    func write(_ bytes: [UInt8], to socket: Socket, handle: Handle) async throws {
+        var offset = 0
+        var waited = false
+        defer { if waited { _ = state.withLock { $0.table.clearDeadline(.write, for: handle) } } }
+        while offset < bytes.count {
+            let written = try bytes.withUnsafeBytes { raw in
+                try socket.write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
+            }
+            if written > 0 {
+                offset += written
+                continue
+            }
+            // The kernel's buffer is full: the client must read within the write timeout.
+            waited = true
+            guard setDeadline(.write, after: configuration.writeTimeout, for: handle) else { throw SocketError("send", code: EPIPE) }
+            try await poller.waitWritable(socket.fd)
         }
     }
 
-    /// Answers one request.
-    private func respond(to request: HTTPRequest, on socket: Socket) async throws -> Outcome {
-        let logger = configuration.logger
-        let keepAlive = request.head.keepAlive
-        switch router.match(method: request.method, path: request.path) {
-        case .notFound:
-            logger(.info, "404 \(request.method) \(request.path)")
-            try await send(HTTPResponse(status: .notFound, text: "no route for \(request.path)\n"), to: request, on: socket, keepAlive: keepAlive)
-            return Outcome(keepAlive: keepAlive)
-        case .methodNotAllowed(let allowed):
-            logger(.info, "405 \(request.method) \(request.path)")
-            var response = HTTPResponse(status: .methodNotAllowed, text: "\(request.method) is not allowed on \(request.path)\n")
-            response.headers.add("Allow", allowed.joined(separator: ", "))
-            try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return Outcome(keepAlive: keepAlive)
-        case .preflight(let allowed):
-            var response = HTTPResponse(status: .noContent)
-            response.headers.add("Allow", allowed.joined(separator: ", "))
-            response.headers.add("Access-Control-Allow-Methods", allowed.joined(separator: ", "))
-            if let requested = request.headers["Access-Control-Request-Headers"] {
-                response.headers.add("Access-Control-Allow-Headers", requested)
+    /// After an error answer: half-closes, then reads and discards what the client still
+    /// sends (at most 64 KiB, for at most ``lingerTimeout``) before the socket is closed.
+    /// Closing with unread input would send an RST, which can destroy the answer before the
+    /// client reads it (RFC 9112 §9.6).
+    func lingerAndClose(_ socket: Socket, handle: Handle) async {
+        socket.shutdownWrite()
+        guard setDeadline(.linger, after: Self.lingerTimeout, for: handle) else { return }
+        var discarded = 0
+        while discarded < 64 * 1024 {
+            let result = try? withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { try socket.read(into: $0) }
+            switch result {
+            case .bytes(let count)?:
+                discarded += count
+            case .wouldBlock?:
+                guard (try? await poller.waitReadable(socket.fd)) != nil else { return }
+            case .endOfFile?, nil:
+                return
             }
-            response.headers.add("Access-Control-Max-Age", "600")
-            try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return Outcome(keepAlive: keepAlive)
-        case .route(.plain(let handler)):
-            let response: HTTPResponse
-            do {
-                response = try await handler(request)
-            } catch let error as HTTPError {
-                logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
-                response = HTTPResponse(status: error.status, text: error.message + "\n")
-            } catch {
-                logger(.error, "500 \(request.method) \(request.path): \(error)")
-                response = HTTPResponse(status: .internalServerError, text: "internal error\n")
-            }
-            try await send(response, to: request, on: socket, keepAlive: keepAlive)
-            return Outcome(keepAlive: keepAlive)
-        case .route(.events(let route)):
-            return try await serveEvents(route, for: request, on: socket)
         }
     }
 
-    func send(_ response: HTTPResponse, to request: HTTPRequest, on socket: Socket, keepAlive: Bool) async throws {
-        var head = "HTTP/1.1 \(response.status.code) \(response.status.reason)\r\n"
-        for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
-        for (name, value) in router.corsHeaders { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(response.body.count)\r\n"
-        head += keepAlive ? (request.head.minorVersion == 0 ? "Connection: keep-alive\r\n\r\n" : "\r\n") : "Connection: close\r\n\r\n"
-        let body = request.method == "HEAD" ? [] : response.body
-        try await socket.writeAll(Array(head.utf8) + body, poller: poller)
-    }
+    static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 }
 
-/// Reads requests from a socket into a buffer that carries over what follows a request
-/// (its body, or a pipelined request).
+/// Reads requests from a socket through an ``HTTPRequestDecoder``, which carries over what
+/// follows a request (its body, or a pipelined request) and holds nothing while idle.
 struct RequestReader {
     let socket: Socket
     let poller: Poller
-    private var buffer: [UInt8] = []
+    private var decoder: HTTPRequestDecoder
+    /// Bytes read since this task last waited: past 64 KiB it yields, so that a client whose
+    /// socket always has bytes cannot hold a thread of the pool.
+    private var readSinceWait = 0
     private static let chunkSize = 16 * 1024
+    private static let bytesPerTurn = 64 * 1024
 
-    init(socket: Socket, poller: Poller) {
+    init(socket: Socket, poller: Poller, decoder: HTTPRequestDecoder) {
         self.socket = socket
         self.poller = poller
+        self.decoder = decoder
     }
 
-    var buffered: Int { buffer.count }
+    var buffered: Int { decoder.buffered }
 
-    /// The next request head, or `nil` if the client closed the connection cleanly first.
-    mutating func readHead(limits: HTTPRequestHeadParser.Limits) async throws -> HTTPRequestHead? {
+    /// The next request head and its framing, or `nil` if the client closed the connection
+    /// cleanly first.
+    mutating func readHead() async throws -> (HTTPRequestHead, HTTPRequestDecoder.Framing)? {
         while true {
-            if !buffer.isEmpty, case .complete(let head, let consumed) = try HTTPRequestHeadParser.parse(buffer, limits: limits) {
-                buffer.removeFirst(consumed)
-                return head
-            }
+            if let next = try decoder.nextHead() { return next }
             guard try await fill() else {
-                if buffer.isEmpty { return nil }
+                if decoder.buffered == 0 { return nil }
                 throw HTTPParseError(.badRequest, "connection closed in the middle of a request head")
             }
         }
     }
 
     mutating func readBody(count: Int) async throws -> [UInt8] {
-        while buffer.count < count {
+        while true {
+            if let body = decoder.takeBody(count: count) { return body }
             guard try await fill() else { throw HTTPParseError(.badRequest, "connection closed in the middle of a request body") }
         }
-        let body = Array(buffer.prefix(count))
-        buffer.removeFirst(count)
-        return body
     }
 
-    /// Reads what is available, waiting for it; `false` at end of file.
+    /// Reads what is available, waiting for it; `false` at end of file. Nothing is allocated
+    /// while waiting: the read buffer exists only during the read.
     private mutating func fill() async throws -> Bool {
-        var chunk = [UInt8](repeating: 0, count: Self.chunkSize)
         while true {
-            let result = try chunk.withUnsafeMutableBytes { try socket.read(into: $0) }
+            let result = try withUnsafeTemporaryAllocation(byteCount: Self.chunkSize, alignment: 1) { scratch in
+                let result = try socket.read(into: scratch)
+                if case .bytes(let count) = result { decoder.append(UnsafeRawBufferPointer(rebasing: scratch[..<count])) }
+                return result
+            }
             switch result {
             case .bytes(let count):
-                buffer.append(contentsOf: chunk[..<count])
+                readSinceWait += count
+                if readSinceWait >= Self.bytesPerTurn {
+                    readSinceWait = 0
+                    await Task.yield()
+                }
                 return true
             case .endOfFile:
                 return false
             case .wouldBlock:
+                readSinceWait = 0
                 try await poller.waitReadable(socket.fd)
             }
         }

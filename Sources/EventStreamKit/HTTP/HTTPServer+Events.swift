@@ -1,32 +1,38 @@
+import Synchronization
+
 extension HTTPServer {
     /// Opens an event stream for `request` and hands it to a task of its own (``stream(_:)``),
     /// or answers the refusal.
-    func serveEvents(_ route: EventRoute, for request: HTTPRequest, on socket: Socket) async throws -> Outcome {
+    func serveEvents(_ route: EventRoute, for request: HTTPRequest, on socket: Socket, handle: Handle) async throws -> Outcome {
         let logger = configuration.logger
+        var response = HTTPResponse(status: .ok)
+        for (name, value) in route.hub.responseHeaders { response.headers.add(name, value) }
+        let head = responseBytes(response, minorVersion: request.head.minorVersion, isHead: true, keepAlive: false, streamed: true)
+        guard !head.isEmpty else {
+            // The hub's extra headers would inject a line: `send` answers 500 and logs it.
+            try await send(response, to: request, on: socket, handle: handle, keepAlive: false)
+            return .close
+        }
         let connection: any EventStreamConnection
         do {
-            connection = try await route.open(request, SourceResolution(server: self, fd: socket.fd))
+            connection = try await route.open(request, SourceResolution(server: self, handle: handle))
         } catch let error as HTTPError {
             logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
-            try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, keepAlive: false)
+            try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch let error as EventServerError {
             let status: HTTPStatus = error.code == .duplicateSource ? .conflict : .serviceUnavailable
             logger(.info, "\(status.code) \(request.path): \(error)")
-            try await send(HTTPResponse(status: status, text: "\(error)\n"), to: request, on: socket, keepAlive: false)
+            try await send(HTTPResponse(status: status, text: "\(error)\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch {
             logger(.error, "500 \(request.path): source resolver failed: \(error)")
-            try await send(HTTPResponse(status: .internalServerError, text: "internal error\n"), to: request, on: socket, keepAlive: false)
+            try await send(HTTPResponse(status: .internalServerError, text: "internal error\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         }
 
         socket.setNoDelay()
-        var head = "HTTP/1.1 200 OK\r\n"
-        for (name, value) in route.hub.responseHeaders { head += "\(name): \(value)\r\n" }
-        for (name, value) in router.corsHeaders { head += "\(name): \(value)\r\n" }
-        head += "Connection: close\r\n\r\n"
-        let sink = SocketSink(socket: socket, poller: poller, head: Array(head.utf8))
+        let sink = SocketSink(socket: socket, poller: poller, head: head)
         if connection.mailbox.queuedCount == 0 {
             // Nothing to send with it yet: the client must see the head now, not at the first event.
             try await sink.flushHead()
@@ -37,18 +43,26 @@ extension HTTPServer {
         mailbox.onFinish { socket.shutdown() }
         // The client closing (read of 0) or resetting (error) ends the stream at once. The
         // watch is a poller callback, not a task: an idle stream holds no second task.
+        // A client has nothing to say on an event stream: what it sends is discarded, up to
+        // `streamInputLimit` bytes; one that keeps sending is cut off, so that it cannot keep
+        // the poller's thread busy reading.
+        let discarded = Atomic<Int>(0)
         let watching = poller.watchReadable(socket.fd) {
-            let result = try? withUnsafeTemporaryAllocation(byteCount: 512, alignment: 1) { try socket.read(into: $0) }
+            let result = try? withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { try socket.read(into: $0) }
             switch result {
-            case .bytes?, .wouldBlock?:
-                return true  // a client has nothing to say on an event stream; ignore it
+            case .bytes(let count)?:
+                if discarded.add(count, ordering: .relaxed).newValue <= Self.streamInputLimit { return true }
+                mailbox.finish(.clientGone, drain: false)
+                return false
+            case .wouldBlock?:
+                return true
             case .endOfFile?, nil:
                 mailbox.finish(.clientGone, drain: false)
                 return false
             }
         }
         if !watching { mailbox.finish(.clientGone, drain: false) }
-        let handoff = StreamHandoff(connection: connection, sink: sink, socket: socket)
+        let handoff = StreamHandoff(connection: connection, sink: sink, socket: socket, handle: handle)
         guard handoffs.hand(handoff) else {
             // Only while the server stops, if at all: serve it on this task then.
             _ = try? await connection.run(writingTo: sink)
@@ -62,6 +76,10 @@ extension HTTPServer {
     /// when the client closes or resets the connection. Then releases the socket.
     func stream(_ handoff: StreamHandoff) async {
         _ = try? await handoff.connection.run(writingTo: handoff.sink)
-        release(handoff.socket)
+        release(handoff.socket, handle: handoff.handle)
     }
+
+    /// The most bytes an event stream's client may send after its request before the stream
+    /// is closed.
+    static let streamInputLimit = 64 * 1024
 }

@@ -21,11 +21,15 @@ import Synchronization
 /// ```
 ///
 /// Limits (``Configuration``): request head 8 KiB and 100 fields (431), body 1 MiB (413),
-/// 10 s to send a head (then closed), 10,000 connections (503 with `Retry-After`), and
-/// never the process's last 64 file descriptors (503 at once; see
-/// ``Configuration/descriptorReserve``).
+/// 10 s to send a head, 30 s for a body, 30 s for a blocked response write to make progress
+/// (then closed), 10,000 connections (503 with `Retry-After`), and never the process's last
+/// 64 file descriptors (503 at once; see ``Configuration/descriptorReserve``).
 /// Malformed requests get 400, `Transfer-Encoding` 501, unknown paths 404, wrong methods 405
 /// with `Allow`. Each refusal is logged, and the server goes on serving the others.
+///
+/// Fairness: a connection serves one request per turn of the cooperative thread pool, and
+/// yields after every 64 KiB it reads without waiting, so a client that floods or pipelines
+/// cannot hold a thread while others wait.
 public final class HTTPServer: Sendable {
     /// Limits and settings; every one has a default.
     public struct Configuration: Sendable {
@@ -40,15 +44,24 @@ public final class HTTPServer: Sendable {
         public var maxHeaderCount = 100
         /// The largest request body, in bytes. Default: 1 MiB.
         public var maxBodySize = 1 << 20
-        /// How long a client may take to send a request head (and body); a slower one
-        /// (slowloris) is closed. Default: 10 s.
+        /// How long a client may take to send a request head, counted from the end of the
+        /// previous response on a keep-alive connection; a slower one (slowloris), or an idle
+        /// keep-alive connection, is closed. Default: 10 s.
         public var headTimeout: Duration = .seconds(10)
+        /// How long a client may take to send a request body once its head has arrived; a
+        /// slower one is closed. Default: 30 s.
+        public var bodyTimeout: Duration = .seconds(30)
+        /// How long a write may wait for the client to read: a response (or an event stream)
+        /// that the client does not read for this long is closed, as nginx's `send_timeout`.
+        /// The clock restarts whenever the client takes bytes. Default: 30 s.
+        public var writeTimeout: Duration = .seconds(30)
         /// How long an events route's source resolver may take (a slow authentication
         /// backend, say); past it, the resolver is cancelled and the request answered 503.
         /// Default: 10 s.
         ///
-        /// Both timeouts are checked by one sweep timer for the whole server, every quarter
-        /// of the shorter one (at most every second): each acts up to that much late.
+        /// All timeouts are checked by one sweep timer for the whole server, every quarter
+        /// of the shortest one (at most every second, at least every 10 ms): each acts up to
+        /// that much late.
         public var sourceTimeout: Duration = .seconds(10)
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
@@ -72,29 +85,17 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    enum Deadline {
-        /// The request head (and body) must have arrived: past it, the socket is shut down.
-        case head(ContinuousClock.Instant)
-        /// The source resolver must have answered: past it, it is cancelled (and the request
-        /// answered 503).
-        case resolver(ContinuousClock.Instant, cancel: @Sendable () -> Void)
-
-        var instant: ContinuousClock.Instant {
-            switch self {
-            case .head(let instant), .resolver(let instant, _): instant
-            }
-        }
-    }
+    typealias Table = ConnectionTable<@Sendable () -> Void>
+    typealias Handle = Table.Handle
 
     struct State {
-        var openConnections = 0
-        /// Per connection: when its request head is due, or when its source resolver must
-        /// have answered. One sweep timer checks them all.
-        var deadlines: [Int32: Deadline] = [:]
-        var idle: Set<Int32> = []
-        var isStopping = false
+        /// Open connections and their deadlines. One sweep timer checks them all.
+        var table: Table
         /// Failed accepts in a row (EMFILE), so that an episode is logged once.
         var acceptFailures = 0
+        /// Connections refused over ``Configuration/maxConnections`` since the last one
+        /// admitted, so that an episode is logged once.
+        var refusedConnections = 0
         /// Connections shed since the last one admitted (on a reserved descriptor), so that
         /// an episode is logged once.
         var shedConnections = 0
@@ -112,7 +113,7 @@ public final class HTTPServer: Sendable {
     let descriptorCeiling: Int32
     let descriptorLimit: Int
     let poller: Poller
-    let state = Mutex(State())
+    let state: Mutex<State>
     let stopSignal: AsyncStream<Void>
     let stopContinuation: AsyncStream<Void>.Continuation
     /// Event streams handed from the task that served their request to a fresh one.
@@ -124,6 +125,7 @@ public final class HTTPServer: Sendable {
     public init(router: HTTPRouter, configuration: Configuration = Configuration()) throws {
         self.router = router
         self.configuration = configuration
+        state = Mutex(State(table: Table(maxConnections: configuration.maxConnections)))
         descriptorLimit = Self.descriptorLimit()
         descriptorCeiling = Int32(clamping: descriptorLimit - min(max(configuration.descriptorReserve, 0), descriptorLimit / 8))
         listener = try Socket.listen(host: configuration.host, port: configuration.port)
@@ -171,7 +173,7 @@ public final class HTTPServer: Sendable {
                 // Stopping (or cancelled): wake the accept loop below.
                 self.poller.forget(self.listener.fd)
             }
-            while !state.withLock({ $0.isStopping }) && !Task.isCancelled {
+            while !state.withLock({ $0.table.isStopping }) && !Task.isCancelled {
                 do {
                     try await poller.waitReadable(listener.fd)
                 } catch {
@@ -183,7 +185,7 @@ public final class HTTPServer: Sendable {
                     try? await Task.sleep(for: .milliseconds(100))
                 }
             }
-            state.withLock { $0.isStopping = true }
+            state.withLock { $0.table.beginStopping() }
             listener.close()
             // A fresh task: this one may be cancelled, and the hubs' grace period must run.
             await Task { await self.closeEverything() }.value
@@ -194,12 +196,12 @@ public final class HTTPServer: Sendable {
 
     /// Stops the server gracefully; ``run()`` returns when it is done.
     public func shutdown() {
-        state.withLock { $0.isStopping = true }
+        state.withLock { $0.table.beginStopping() }
         stopContinuation.finish()
     }
 
     /// The number of open client connections.
-    public var connectionCount: Int { state.withLock { $0.openConnections } }
+    public var connectionCount: Int { state.withLock { $0.table.count } }
 
     /// Accepts every pending connection. Returns `false` if accepting failed (EMFILE, say).
     private func acceptPending(into group: inout DiscardingTaskGroup) -> Bool {
@@ -221,23 +223,24 @@ public final class HTTPServer: Sendable {
                 continue
             }
             // One lock per accepted connection: admission, and the end of an episode.
-            let (admitted, failed, shed) = state.withLock { state -> (Bool, Int, Int) in
-                let failed = state.acceptFailures
-                let shed = state.shedConnections
+            let (admission, failed, shed, refused) = state.withLock { state -> (Table.Admission, Int, Int, Int) in
+                let episodes = (state.acceptFailures, state.shedConnections, state.refusedConnections)
                 state.acceptFailures = 0
                 state.shedConnections = 0
-                guard state.openConnections < configuration.maxConnections, !state.isStopping else { return (false, failed, shed) }
-                state.openConnections += 1
-                return (true, failed, shed)
+                let admission = state.table.admit(client.fd)
+                if case .admitted = admission { state.refusedConnections = 0 } else { state.refusedConnections += 1 }
+                return (admission, episodes.0, episodes.1, episodes.2)
             }
             if failed > 0 { configuration.logger(.info, "accepting connections again after \(failed) failed attempts") }
             if shed > 0 { configuration.logger(.info, "accepting connections again: descriptors are free; \(shed) were refused") }
-            guard admitted else {
-                configuration.logger(.warning, "refused a connection: \(configuration.maxConnections) connections open (503)")
+            guard case .admitted(let handle) = admission else {
+                // Logged once per episode: a flood of connections must not become a flood of lines.
+                if refused == 0 { configuration.logger(.warning, "refusing connections (503): \(configuration.maxConnections) connections open, or stopping") }
                 group.addTask { await self.refuse(client) }
                 continue
             }
-            group.addTask { await self.serve(client) }
+            if refused > 0 { configuration.logger(.info, "accepting connections again: \(refused) were refused over the limit") }
+            group.addTask { await self.serve(client, handle: handle) }
         }
     }
 
@@ -310,36 +313,51 @@ public final class HTTPServer: Sendable {
             for hub in router.eventServers { group.addTask { await hub.shutdown() } }
         }
         // Connections between requests end now; those mid-request finish their response.
-        let idle = state.withLock { $0.idle }
-        for fd in idle { Socket(fd: fd).shutdown() }
+        // Under the lock: a handle in the table is still open, its descriptor not reused.
+        state.withLock { state in
+            for handle in state.table.stop() { Socket(fd: handle.fd).shutdown() }
+        }
     }
 
-    /// Closes connections that took longer than ``Configuration/headTimeout`` to send a
-    /// request, and cancels source resolvers that took longer than
-    /// ``Configuration/sourceTimeout``: one timer for the whole server, not one per
-    /// connection. It looks every quarter of the shorter timeout (at most every second), so
-    /// a timeout acts up to that much late.
+    /// Closes connections that passed a deadline (``Configuration/headTimeout``,
+    /// ``Configuration/bodyTimeout``, ``Configuration/writeTimeout``, a lingering close), and
+    /// cancels source resolvers that passed ``Configuration/sourceTimeout``: one timer for the
+    /// whole server, not one per connection. It looks every quarter of the shortest timeout
+    /// (at most every second, at least every 10 ms), so a timeout acts up to that much late.
     private func sweepSlowClients() async {
+        let shortest = [configuration.headTimeout, configuration.bodyTimeout, configuration.writeTimeout, configuration.sourceTimeout, Self.lingerTimeout].min()!
         // At least 10 ms, so that a zero timeout cannot make this spin.
-        let period = max(min(min(configuration.headTimeout, configuration.sourceTimeout) / 4, .seconds(1)), .milliseconds(10))
+        let period = max(min(shortest / 4, .seconds(1)), .milliseconds(10))
         while (try? await Task.sleep(for: period)) != nil {
-            let now = ContinuousClock.now
-            let expired = state.withLock { state in
-                let expired = state.deadlines.filter { $0.value.instant <= now }
-                for fd in expired.keys { state.deadlines[fd] = nil }
-                return expired
-            }
-            for (fd, deadline) in expired {
-                switch deadline {
-                case .head:
-                    configuration.logger(.warning, "closed a connection that sent no complete request within \(configuration.headTimeout)")
-                    Socket(fd: fd).shutdown()
-                case .resolver(_, let cancel):
-                    cancel()
-                }
+            let (closed, cancels) = sweep(now: .now)
+            for cancel in cancels { cancel() }
+            for (phase, count) in closed where phase != .linger {
+                configuration.logger(.warning, "closed \(count) connection\(count == 1 ? "" : "s") past the \(phase) timeout")
             }
         }
     }
+
+    /// Performs what passing deadlines asks: shutdowns under the lock (so that no descriptor
+    /// can have been closed and reused meanwhile), cancellations returned to run outside it.
+    func sweep(now: ContinuousClock.Instant) -> (closed: [Table.Phase: Int], cancels: [@Sendable () -> Void]) {
+        state.withLock { state in
+            var closed: [Table.Phase: Int] = [:]
+            var cancels: [@Sendable () -> Void] = []
+            for expiry in state.table.expire(now: now) {
+                switch expiry {
+                case .shutDown(let handle, let phase):
+                    Socket(fd: handle.fd).shutdown()
+                    closed[phase, default: 0] += 1
+                case .cancel(_, let cancel):
+                    cancels.append(cancel)
+                }
+            }
+            return (closed, cancels)
+        }
+    }
+
+    /// How long a lingering close waits for the client to finish sending.
+    static let lingerTimeout: Duration = .seconds(2)
 
     static func statusResponse(_ status: HTTPStatus, extra: [(String, String)] = [], message: String? = nil, keepAlive: Bool = false) -> [UInt8] {
         let body = Array(((message ?? status.reason) + "\n").utf8)

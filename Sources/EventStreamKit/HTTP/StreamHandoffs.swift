@@ -5,6 +5,7 @@ struct StreamHandoff: Sendable {
     let connection: any EventStreamConnection
     let sink: SocketSink
     let socket: Socket
+    let handle: HTTPServer.Handle
 }
 
 /// Event streams waiting for their own task (see ``HTTPServer/run()``): connection tasks hand
