@@ -76,38 +76,7 @@ extension HTTPServer {
         try await write(bytes, to: socket, handle: handle)
     }
 
-    /// The bytes of a complete response: status line, the handler's fields, CORS fields,
-    /// `Date`, `Content-Length` (not on 1xx, 204 or 304, nor on a `streamed` answer to
-    /// `HEAD`), `Connection`, then the body (none for `HEAD`).
-    ///
-    /// The server frames the message: a handler's `Content-Length`, `Transfer-Encoding` or
-    /// `Connection` field is left out. Empty if a field would inject a line (CR, LF or NUL in
-    /// a value, or a name that is not a token): the caller answers 500 instead.
     func responseBytes(_ response: HTTPResponse, minorVersion: Int, isHead: Bool, keepAlive: Bool, streamed: Bool = false) -> [UInt8] {
-        let status = response.status
-        var head = "HTTP/1.1 \(status.code) \(status.reason)\r\n"
-        var hasDate = false
-        for (name, value) in response.headers.fields + router.corsHeaders {
-            guard Self.isValidField(name: name, value: value) else { return [] }
-            switch name.lowercasedASCII {
-            case "content-length", "transfer-encoding", "connection": continue
-            case "date": hasDate = true
-            default: break
-            }
-            head += "\(name): \(value)\r\n"
-        }
-        if !hasDate { head += "Date: \(HTTPDate.now())\r\n" }
-        let hasNoContent = (100..<200).contains(status.code) || status.code == 204 || status.code == 304
-        if !hasNoContent && !streamed { head += "Content-Length: \(response.body.count)\r\n" }
-        head += keepAlive ? (minorVersion == 0 ? "Connection: keep-alive\r\n\r\n" : "\r\n") : "Connection: close\r\n\r\n"
-        var bytes = Array(head.utf8)
-        if !isHead && !hasNoContent { bytes += response.body }
-        return bytes
-    }
-
-    /// A field that cannot start another line or field: a token name, and a value without
-    /// CR, LF or NUL.
-    static func isValidField(name: String, value: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy(HTTPRequestHeadParser.isTokenByte) && !value.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 }
+        response.serialized(minorVersion: minorVersion, isHead: isHead, keepAlive: keepAlive, streamed: streamed, extraHeaders: router.corsHeaders) ?? []
     }
 }
