@@ -2,26 +2,57 @@ import EventStreamKit
 import Synchronization
 
 /// The demo's sign-in, standing in for real authentication: a user name gets a fresh random
-/// token, and only the token opens that user's stream. A real app resolves its own session
-/// or bearer token at the same place (`DemoApp.user(for:)`).
+/// token, and only the token opens that user's stream or sends as that user. A real app
+/// resolves its own session or bearer token at the same place (`DemoApp.user(for:)`).
 ///
 /// Tokens are 128 random bits from the system's secure generator, so they cannot be guessed;
-/// each names one user, so one user's token cannot open another's stream. At most
-/// ``capacity`` tokens are kept; past that, the oldest is forgotten.
+/// each names one user, so one user's token cannot open another's stream. They are kept in a
+/// ``TokenStore`` (its discussion gives the bounds: 8 per user, 10,000 in all, and a full store
+/// forgets only tokens unused for an hour), and sign-ins are limited to ``signInRate`` a
+/// second after a burst of ``signInBurst``, so a flood of anonymous sign-ins can neither push
+/// other users' tokens out nor fill the store in an instant.
+///
+/// A facade: the policy is in ``TokenStore`` and ``TokenBucket``, pure values under one lock.
 final class Accounts: Sendable {
-    static let capacity = 10_000
+    static let signInRate = 20.0
+    static let signInBurst = 100
 
-    private struct State {
-        var users: [String: String] = [:]
-        var issued: [String] = []
+    /// What a sign-in with a valid name came to.
+    enum SignIn: Equatable, Sendable {
+        case token(String)
+        /// Over the sign-in rate: 429, try again in a second.
+        case tooFrequent
+        /// The store is full of recently used tokens: 503, try again after `retryAfter`.
+        case full(retryAfter: Duration)
     }
 
-    private let state = Mutex(State())
+    private struct State {
+        var store: TokenStore
+        var signIns: TokenBucket
+    }
 
-    /// Issues a token for `user`.
+    private let state: Mutex<State>
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    /// - Parameters:
+    ///   - limits: The token store's bounds.
+    ///   - signInRate: Sign-ins a second, on average, for everyone together.
+    ///   - signInBurst: Sign-ins allowed at once.
+    ///   - now: The clock; tests pass their own.
+    init(
+        limits: TokenStore.Limits = TokenStore.Limits(),
+        signInRate: Double = Accounts.signInRate,
+        signInBurst: Int = Accounts.signInBurst,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        state = Mutex(State(store: TokenStore(limits: limits), signIns: TokenBucket(rate: signInRate, burst: signInBurst)))
+        self.now = now
+    }
+
+    /// Issues a token for `user`, unless sign-ins are over their rate or the store is full.
     ///
     /// - Throws: `HTTPError` 400 for a name that is not 1–32 letters, digits, `.`, `_` or `-`.
-    func signIn(_ user: String) throws(HTTPError) -> String {
+    func signIn(_ user: String) throws(HTTPError) -> SignIn {
         guard Self.isValidName(user) else {
             throw HTTPError(.badRequest, "a user name is 1-32 letters, digits, '.', '_' or '-'")
         }
@@ -30,19 +61,20 @@ final class Accounts: Sendable {
             let hex = String(generator.next() as UInt64, radix: 16)
             return String(repeating: "0", count: 16 - hex.count) + hex
         }.joined()
-        state.withLock { state in
-            state.users[token] = user
-            state.issued.append(token)
-            if state.issued.count > Self.capacity {
-                state.users[state.issued.removeFirst()] = nil
+        let now = now()
+        return state.withLock { state in
+            guard state.signIns.take(at: now) else { return .tooFrequent }
+            switch state.store.issue(token, to: user, at: now) {
+            case .issued: return .token(token)
+            case .full(let retryAfter): return .full(retryAfter: retryAfter)
             }
         }
-        return token
     }
 
-    /// The user a token was issued to, if it is known.
+    /// The user a token was issued to, if it is kept; counts as a use of the token.
     func user(forToken token: String) -> String? {
-        state.withLock { $0.users[token] }
+        let now = now()
+        return state.withLock { $0.store.user(forToken: token, at: now) }
     }
 
     static func isValidName(_ name: String) -> Bool {

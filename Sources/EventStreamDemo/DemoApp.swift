@@ -6,12 +6,15 @@ import Foundation
 /// | route | what |
 /// |---|---|
 /// | `GET /` | the page |
-/// | `POST /signin` | `{"user": "alice"}` → `{"user": "alice", "token": "…"}` |
+/// | `POST /signin` | `{"user": "alice"}` → `{"user": "alice", "token": "…"}`; 429 or 503 with `Retry-After` (see ``Accounts``) |
 /// | `GET /events?token=T[&channels=news]` | the signed-in user's stream (401 without a valid token) |
-/// | `POST /notify` | see ``NotifyRequest`` → 202 `{"id": "…"}` |
+/// | `POST /notify` | `Authorization: Bearer T`, see ``NotifyRequest`` → 202 `{"id": "…"}`, sent from T's user |
 /// | `POST /drop` | `Authorization: Bearer T`: ends that user's streams, so the browser reconnects |
 /// | `GET /stats`, `GET /metrics` | counts, as JSON and in Prometheus text format |
 /// | `GET /health` | `ok` |
+///
+/// The `POST` routes take no request from another site's page (see `requireSameOrigin`), and
+/// those with a body only `Content-Type: application/json` (415 otherwise).
 struct DemoApp: Sendable {
     let hub: EventServer<String>
     let accounts = Accounts()
@@ -63,8 +66,7 @@ struct DemoApp: Sendable {
     /// The source resolver: the user whose token the request carries (`?token=`, since a
     /// browser's `EventSource` cannot set headers, or `Authorization: Bearer`).
     func user(for request: HTTPRequest) throws -> String {
-        let bearer = request.headers["Authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        guard let token = request.query["token"] ?? bearer else {
+        guard let token = request.query["token"] ?? Self.bearerToken(of: request) else {
             if openEvents { return "anonymous" }
             throw HTTPError(.unauthorized, "sign in first: POST /signin, then pass ?token=")
         }
@@ -73,16 +75,26 @@ struct DemoApp: Sendable {
     }
 
     private func signIn(_ request: HTTPRequest) throws -> HTTPResponse {
+        try Self.requireSameOrigin(request)
+        try Self.requireJSON(request)
         guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
               object.count == 1, let user = object["user"] as? String
         else { throw HTTPError(.badRequest, "the body must be {\"user\": \"name\"}") }
-        let token = try accounts.signIn(user)
-        return try Self.json(["user": user, "token": token])
+        switch try accounts.signIn(user) {
+        case .token(let token):
+            return try Self.json(["user": user, "token": token])
+        case .tooFrequent:
+            return Self.refusal(.tooManyRequests, "too many sign-ins at once; try again in a second", retryAfter: .seconds(1))
+        case .full(let retryAfter):
+            return Self.refusal(.serviceUnavailable, "every sign-in slot is in use; try again later", retryAfter: retryAfter)
+        }
     }
 
     private func notify(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try Self.requireSameOrigin(request)
+        let from = try sender(of: request)
+        try Self.requireJSON(request)
         let notify = try NotifyRequest(json: request.body)
-        let from = (try? user(for: request)).flatMap { $0 == "anonymous" ? nil : $0 } ?? "api"
         let sentAt = Self.timestamp()
         let id: String
         if notify.channel != nil {
@@ -97,8 +109,8 @@ struct DemoApp: Sendable {
     }
 
     private func drop(_ request: HTTPRequest) async throws -> HTTPResponse {
-        guard request.headers["Authorization"] != nil else { throw HTTPError(.unauthorized, "send Authorization: Bearer <token>") }
-        let user = try user(for: request)
+        try Self.requireSameOrigin(request)
+        let user = try sender(of: request)
         let count = await hub.clientCount(source: user)
         await hub.close(source: user)
         return try Self.json(["dropped": count])

@@ -19,6 +19,10 @@ struct News: Codable, Sendable {
 /// The body of `POST /notify`, checked strictly: unknown fields, wrong types and empty or
 /// oversized text are refused with 400 and a message that says what was wrong.
 ///
+/// Text is measured in UTF-8 bytes, not in characters: one character can be a base letter
+/// with any number of combining marks, so a limit in characters bounds nothing that the
+/// hub's backlog keeps.
+///
 /// ```json
 /// {"to": ["alice", "bob"], "title": "Lunch?", "body": "12:30 downstairs"}
 /// {"except": ["bob"], "title": "Surprise party for bob"}
@@ -27,6 +31,8 @@ struct News: Codable, Sendable {
 /// ```
 struct NotifyRequest {
     static let fields: Set<String> = ["to", "except", "channel", "title", "body"]
+    static let maxTitleBytes = 200
+    static let maxBodyBytes = 2000
 
     var recipients: Recipients<String>
     /// Set when the notification goes to a channel: it is sent as a headline there.
@@ -41,12 +47,12 @@ struct NotifyRequest {
         if let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
             throw HTTPError(.badRequest, "unknown field \(unknown.debugDescription); expected to, except, channel, title, body")
         }
-        guard let title = object["title"] as? String, !title.isEmpty, title.count <= 200 else {
-            throw HTTPError(.badRequest, "title must be a string of 1-200 characters")
+        guard let title = object["title"] as? String, (1...Self.maxTitleBytes).contains(title.utf8.count) else {
+            throw HTTPError(.badRequest, "title must be a string of 1-\(Self.maxTitleBytes) bytes in UTF-8")
         }
         let body = object["body"] ?? ""
-        guard let body = body as? String, body.count <= 2000 else {
-            throw HTTPError(.badRequest, "body must be a string of at most 2000 characters")
+        guard let body = body as? String, body.utf8.count <= Self.maxBodyBytes else {
+            throw HTTPError(.badRequest, "body must be a string of at most \(Self.maxBodyBytes) bytes in UTF-8")
         }
         let targets = ["to", "except", "channel"].filter { object[$0] != nil }
         guard targets.count <= 1 else {

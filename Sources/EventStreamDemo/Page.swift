@@ -89,8 +89,8 @@ enum Page {
           </select></div>
         <div><label for="users">Users (comma-separated)</label><input id="users" placeholder="bob, carol"></div>
       </div>
-      <label for="title">Title</label><input id="title" required maxlength="200" placeholder="Lunch?">
-      <label for="body">Body</label><textarea id="body" maxlength="2000" placeholder="12:30 downstairs"></textarea>
+      <label for="title">Title (up to 200 bytes in UTF-8)</label><input id="title" required maxlength="200" placeholder="Lunch?">
+      <label for="body">Body (up to 2000 bytes)</label><textarea id="body" maxlength="2000" placeholder="12:30 downstairs"></textarea>
       <button id="send" type="submit">Send</button>
       <div id="send-result" class="meta"></div>
     </form>

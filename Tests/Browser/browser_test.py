@@ -3,8 +3,9 @@
 do what the README promises:
 
 1. a user signs in on the page, and its EventSource opens;
-2. a notification sent with POST /notify to that user appears in the DOM; one to another user
-   does not;
+2. a notification sent with POST /notify (by a script, signed in as "tester") to that user
+   appears in the DOM, from "tester"; one to another user does not; one sent from the page's own
+   form, with its token, appears from the signed-in user;
 3. after the page's "Drop my stream" button, the server ends the stream, the browser reconnects
    by itself with Last-Event-ID, and shows the notification sent while it was away;
 4. the server stops cleanly on SIGTERM.
@@ -164,6 +165,17 @@ class Demo:
         for line in self.process.stdout:
             self.lines.append(line.rstrip())
 
+    def sign_in(self, user):
+        status, body = self.post("/signin", {"user": user})
+        assert status == 200, status
+        return body["token"]
+
+    def notify(self, body):
+        """POST /notify as a script does: signed in as "tester" (signing in on first use)."""
+        if not getattr(self, "token", None):
+            self.token = self.sign_in("tester")
+        return self.post("/notify", body, token=self.token)
+
     def post(self, path, body, token=None):
         headers = {"Content-Type": "application/json"}
         if token:
@@ -204,13 +216,16 @@ def run(binary, screenshot):
         print("alice signed in; her EventSource is open")
 
         # 2. One notification to alice appears; one to bob does not.
-        status, bob = demo.post("/notify", {"to": ["bob"], "title": "For bob only", "body": "alice must not see this"})
+        status, bob = demo.notify({"to": ["bob"], "title": "For bob only", "body": "alice must not see this"})
         assert status == 202, status
-        status, first = demo.post("/notify", {"to": ["alice"], "title": "Hello alice", "body": "sent with POST /notify"})
+        status, first = demo.notify({"to": ["alice"], "title": "Hello alice", "body": "sent with POST /notify"})
         assert status == 202, status
         chrome.wait_for("[...document.querySelectorAll('#notifications .title')].some(e => e.textContent.startsWith('Hello alice'))", "alice's notification")
-        status, second = demo.post("/notify", {"except": ["bob"], "title": "Everyone but bob", "body": "a broadcast"})
+        status, second = demo.notify({"except": ["bob"], "title": "Everyone but bob", "body": "a broadcast"})
         chrome.wait_for("[...document.querySelectorAll('#notifications .title')].some(e => e.textContent.startsWith('Everyone but bob'))", "the broadcast")
+        sender = chrome.evaluate("[...document.querySelectorAll('#notifications .notification')].find(li => li.innerText.includes('Hello alice')).innerText")
+        if "from tester" not in sender:
+            raise Failure(f"the notification does not say it is from its sender, tester: {sender!r}")
         seen = notifications(chrome)
         if any(title.startswith("For bob only") for title in seen):
             raise Failure(f"alice's page shows bob's notification: {seen}")
@@ -219,32 +234,46 @@ def run(binary, screenshot):
             raise Failure(f"the page shows Last-Event-ID {last_id!r}, the server sent {second['id']!r}")
         print("alice got her notifications (ids", first["id"], second["id"] + "), not bob's", bob["id"])
 
+        # The page's own form sends with alice's token and JSON; the notification is from alice.
+        chrome.evaluate("document.getElementById('target').value = 'to'; document.getElementById('users').value = 'alice';"
+                        "document.getElementById('title').value = 'Note to self'; document.getElementById('body').value = 'sent from the page';"
+                        "document.getElementById('send-form').requestSubmit(); true")
+        chrome.wait_for("document.getElementById('send-result').textContent !== ''", "the page's send to be answered")
+        result = chrome.evaluate("document.getElementById('send-result').textContent")
+        if not result.startswith("sent as event"):
+            raise Failure(f"the page's own send was refused: {result!r}")
+        chrome.wait_for("[...document.querySelectorAll('#notifications .notification')].some(li => li.innerText.includes('Note to self') && li.innerText.includes('from alice'))",
+                        "the page's own notification, from alice")
+        # The last event alice has before the drop: the one she resumes from.
+        latest = result.removeprefix("sent as event ").strip()
+        print("the page sent", latest, "with alice's token; it arrived from alice")
+
         # 3. Drop the stream; send while alice is away; the browser reconnects and catches up.
         chrome.evaluate("document.getElementById('drop').click(); true")
         chrome.wait_for("document.getElementById('state').textContent === 'reconnecting'", "the page to see its stream end")
         if demo.get("/stats")["sources"].get("alice"):
             raise Failure("alice is still connected after the drop")
-        status, missed = demo.post("/notify", {"to": ["alice"], "title": "Missed while away", "body": "replayed from the backlog"})
+        status, missed = demo.notify({"to": ["alice"], "title": "Missed while away", "body": "replayed from the backlog"})
         if demo.get("/stats")["sources"].get("alice"):
             raise Failure("alice reconnected before the missed notification was sent; the test proves nothing")
         chrome.wait_for("document.getElementById('state').textContent === 'open' && "
                         "[...document.querySelectorAll('#notifications .title')].some(e => e.textContent.startsWith('Missed while away'))",
                         "the browser to reconnect and show the missed notification")
         log = chrome.evaluate("[...document.querySelectorAll('#log li')].map(li => li.textContent)")
-        if not any(f"reconnected with Last-Event-ID {second['id']}" in line for line in log):
-            raise Failure(f"the page did not log a reconnection with Last-Event-ID {second['id']}: {log}")
+        if not any(f"reconnected with Last-Event-ID {latest}" in line for line in log):
+            raise Failure(f"the page did not log a reconnection with Last-Event-ID {latest}: {log}")
         deadline = time.monotonic() + 5
-        while not any(f"reconnect alice" in line and f"Last-Event-ID {second['id']}" in line for line in demo.lines):
+        while not any(f"reconnect alice" in line and f"Last-Event-ID {latest}" in line for line in demo.lines):
             if time.monotonic() > deadline:
-                raise Failure(f"the server did not log alice's reconnection with Last-Event-ID {second['id']}: {demo.lines}")
+                raise Failure(f"the server did not log alice's reconnection with Last-Event-ID {latest}: {demo.lines}")
             time.sleep(0.05)
         tag = chrome.evaluate("[...document.querySelectorAll('#notifications .notification')].find(li => li.innerText.includes('Missed while away')).innerText")
-        print("the browser reconnected with Last-Event-ID", second["id"], "and showed the missed notification", missed["id"], "|", tag.splitlines()[0])
+        print("the browser reconnected with Last-Event-ID", latest, "and showed the missed notification", missed["id"], "|", tag.splitlines()[0])
 
         if screenshot:
             chrome.evaluate("document.getElementById('toggle-news').click(); true")
             chrome.wait_for("document.querySelectorAll('#news-feed li').length >= 1", "the first headline")
-            demo.post("/notify", {"to": ["alice", "carol"], "title": "Lunch at 12:30?", "body": "Downstairs, as usual."})
+            demo.notify({"to": ["alice", "carol"], "title": "Lunch at 12:30?", "body": "Downstairs, as usual."})
             chrome.evaluate("document.getElementById('target').value = 'except'; document.getElementById('users').value = 'bob';"
                             "document.getElementById('title').value = 'Surprise party for bob'; document.getElementById('body').value = 'Friday 5 pm, keep it quiet';"
                             "document.getElementById('send-form').requestSubmit(); true")

@@ -1,5 +1,7 @@
 import Foundation
+import Synchronization
 import Testing
+@testable import EventStreamDemo
 @testable import EventStreamKit
 
 /// The demo's JSON API, against the real binary on a free port.
@@ -19,24 +21,33 @@ struct DemoAPITests {
             return Running(demo: demo, port: port, poller: try Poller())
         }
 
-        /// Sends one request and returns the status and body.
-        func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> (status: Int, body: String) {
+        /// The `Host` that ``request(_:_:body:headers:)`` sends: the server's own origin is `http://x`.
+        static let host = "x"
+
+        /// Sends one request and returns the status, the head and the body.
+        func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> (status: Int, head: String, body: String) {
             let client = try LoopbackClient(port: port, poller: poller)
             defer { client.close() }
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            var head = "\(method) \(path) HTTP/1.1\r\nHost: \(Self.host)\r\nConnection: close\r\n"
             for (name, value) in headers { head += "\(name): \(value)\r\n" }
             if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
             try await client.send(head + "\r\n" + (body ?? ""))
             let response = try await client.readToEnd()
             let status = Int(response.dropFirst(9).prefix(3)) ?? 0
-            let content = response.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-            return (status, content)
+            let parts = response.components(separatedBy: "\r\n\r\n")
+            return (status, parts[0], parts.dropFirst().joined(separator: "\r\n\r\n"))
         }
 
         func signIn(_ user: String) async throws -> String {
-            let response = try await request("POST", "/signin", body: #"{"user":"\#(user)"}"#)
+            let response = try await request("POST", "/signin", body: #"{"user":"\#(user)"}"#, headers: ["Content-Type": "application/json"])
             let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: String]
-            return try #require(object?["token"])
+            return try #require(object?["token"], "\(response.status) \(response.body)")
+        }
+
+        /// `POST /notify` as a script sends it: the sender's token and JSON; `headers` replace those.
+        func notify(_ body: String, token: String, headers: [String: String] = [:]) async throws -> (status: Int, head: String, body: String) {
+            let standard = ["Authorization": "Bearer \(token)", "Content-Type": "application/json"]
+            return try await request("POST", "/notify", body: body, headers: standard.merging(headers) { $1 })
         }
 
         func stop() async throws {
@@ -54,7 +65,7 @@ struct DemoAPITests {
         #expect(first.count == 32 && first.allSatisfy(\.isHexDigit))
         #expect(first != second)
         for body in [#"{"user":""}"#, #"{"user":"a b"}"#, #"{"user":"<script>"}"#, #"{"name":"x"}"#, "nope", #"{"user":"a","extra":1}"#] {
-            #expect(try await demo.request("POST", "/signin", body: body).status == 400, "\(body)")
+            #expect(try await demo.request("POST", "/signin", body: body, headers: ["Content-Type": "application/json"]).status == 400, "\(body)")
         }
         try await demo.stop()
     }
@@ -84,9 +95,9 @@ struct DemoAPITests {
                 return stats?.body.contains(#""clients":2"#) == true
             }
             for (to, title) in [("alice", "for alice"), ("bob", "for bob"), ("carol", "for carol")] {
-                #expect(try await demo.request("POST", "/notify", body: #"{"to":["\#(to)"],"title":"\#(title)"}"#).status == 202)
+                #expect(try await demo.notify(#"{"to":["\#(to)"],"title":"\#(title)"}"#, token: alice).status == 202)
             }
-            #expect(try await demo.request("POST", "/notify", body: #"{"title":"end"}"#).status == 202)
+            #expect(try await demo.notify(#"{"title":"end"}"#, token: bob).status == 202)
             var received: [String: [String]] = [:]
             for try await (name, titles) in group { received[name] = titles }
             return received
@@ -107,13 +118,17 @@ struct DemoAPITests {
         (#"{"title":5}"#, "title"),
         (#"{"channel":"sports","title":"x"}"#, "news"),
         (#"{"to":["a b"],"title":"x"}"#, "not a user name"),
+        // One character, 201 bytes: a letter and 100 combining acute accents of 2 bytes each.
+        (#"{"title":"e\#(String(repeating: "\u{301}", count: 100))"}"#, "1-200 bytes"),
+        (#"{"title":"x","body":"\#(String(repeating: "é", count: 1000))x"}"#, "at most 2000 bytes"),
     ])
     func notifyValidation(body: String, message: String) async throws {
         let demo = try await Running.start()
-        let refused = try await demo.request("POST", "/notify", body: body)
+        let token = try await demo.signIn("sender")
+        let refused = try await demo.notify(body, token: token)
         #expect(refused.status == 400)
         #expect(refused.body.contains(message), "\(refused.body)")
-        let accepted = try await demo.request("POST", "/notify", body: #"{"except":["bob"],"title":"hi","body":"there"}"#)
+        let accepted = try await demo.notify(#"{"except":["bob"],"title":"hi","body":"there"}"#, token: token)
         #expect(accepted.status == 202)
         #expect(accepted.body.contains(#""id":""#))
         try await demo.stop()
@@ -129,7 +144,7 @@ struct DemoAPITests {
             let body = (try? await demo.request("GET", "/stats"))?.body ?? ""
             return body.contains(#""dana":1"#) && body.contains(#""channels":{"news":1}"#)
         }
-        #expect(try await demo.request("POST", "/notify", body: #"{"channel":"news","title":"Flash"}"#).status == 202)
+        #expect(try await demo.notify(#"{"channel":"news","title":"Flash"}"#, token: token).status == 202)
         #expect(try await reader.value.contains(#""headline":"Flash""#))
         let stats = try JSONSerialization.jsonObject(with: Data(try await demo.request("GET", "/stats").body.utf8)) as? [String: Any]
         #expect(stats?["eventsSent"] as? Int == 1)
@@ -142,6 +157,88 @@ struct DemoAPITests {
         for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.wholeMatch(of: /eventstream_[a-z_]+(\{[a-z]+="[^"]*"\})? \d+/) != nil, "\(line)")
         }
+        try await demo.stop()
+    }
+
+    @Test("notify needs the sender's token (401 saying how to sign in), JSON (415) and no foreign Origin (403)")
+    func notifyNeedsTokenJSONAndOwnOrigin() async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("alice")
+        let body = #"{"title":"hi"}"#
+        // What another site's page can send without asking: no token, text/plain, its own Origin.
+        let forged = try await demo.request("POST", "/notify", body: body, headers: ["Content-Type": "text/plain", "Origin": "http://evil.example"])
+        #expect(forged.status == 403)
+        let anonymous = try await demo.request("POST", "/notify", body: body, headers: ["Content-Type": "application/json"])
+        #expect(anonymous.status == 401)
+        #expect(anonymous.body.contains("POST /signin") && anonymous.body.contains("Authorization: Bearer"), "\(anonymous.body)")
+        #expect(try await demo.notify(body, token: "0123456789abcdef0123456789abcdef").status == 401)
+        #expect(try await demo.request("POST", "/notify?token=\(token)", body: body, headers: ["Content-Type": "application/json"]).status == 401)
+        for contentType in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx", ""] {
+            let refused = try await demo.notify(body, token: token, headers: ["Content-Type": contentType])
+            #expect(refused.status == 415, "\(contentType)")
+            #expect(refused.head.hasPrefix("HTTP/1.1 415 Unsupported Media Type"), "\(refused.head)")
+        }
+        for contentType in ["application/json", "Application/JSON; charset=utf-8", " application/json ;charset=UTF-8"] {
+            #expect(try await demo.notify(body, token: token, headers: ["Content-Type": contentType]).status == 202, "\(contentType)")
+        }
+        for origin in ["http://evil.example", "https://x", "http://x:80", "http://x.evil.example", "null"] {
+            #expect(try await demo.notify(body, token: token, headers: ["Origin": origin]).status == 403, "\(origin)")
+        }
+        for origin in ["http://\(Running.host)", "HTTP://\(Running.host.uppercased())"] {
+            #expect(try await demo.notify(body, token: token, headers: ["Origin": origin]).status == 202, "\(origin)")
+        }
+        try await demo.stop()
+    }
+
+    @Test("sign-in takes only JSON from the server's own origin; drop needs the token and the server's own origin")
+    func signInAndDropGuards() async throws {
+        let demo = try await Running.start()
+        let user = #"{"user":"alice"}"#
+        #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "text/plain"]).status == 415)
+        #expect(try await demo.request("POST", "/signin", body: user).status == 415)
+        #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "application/json", "Origin": "http://evil.example"]).status == 403)
+        #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "application/json", "Origin": "http://x"]).status == 200)
+        let token = try await demo.signIn("alice")
+        #expect(try await demo.request("POST", "/drop").status == 401)
+        #expect(try await demo.request("POST", "/drop?token=\(token)").status == 401)
+        #expect(try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://evil.example"]).status == 403)
+        let dropped = try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://x"])
+        #expect(dropped.status == 200 && dropped.body.contains(#""dropped":0"#), "\(dropped)")
+        try await demo.stop()
+    }
+
+    @Test("a notification is from the user whose token sent it")
+    func notificationIsFromTheSender() async throws {
+        let demo = try await Running.start()
+        let alice = try await demo.signIn("alice")
+        let bob = try await demo.signIn("bob")
+        let source = try EventSource(url: "http://127.0.0.1:\(demo.port)/events?token=\(alice)")
+        let reader = Task {
+            for try await event in source where event.type == "notification" { return event.data }
+            return ""
+        }
+        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""alice":1"#) == true }
+        #expect(try await demo.notify(#"{"to":["alice"],"title":"from bob"}"#, token: bob).status == 202)
+        let note = try JSONDecoder().decode([String: String].self, from: Data(try await reader.value.utf8))
+        #expect(note["from"] == "bob" && note["title"] == "from bob")
+        try await demo.stop()
+    }
+
+    @Test("a flood of sign-ins is answered 429 with Retry-After, and signs nobody out")
+    func signInFloodIsRateLimited() async throws {
+        let demo = try await Running.start()
+        let alice = try await demo.signIn("alice")
+        // The burst is 100, refilled at 20 a second: sequential sign-ins reach the limit as long
+        // as one takes less than 50 ms; the bound only keeps a broken limit from looping forever.
+        var limited: (status: Int, head: String, body: String)?
+        for index in 0..<3000 where limited == nil {
+            let response = try await demo.request("POST", "/signin", body: #"{"user":"flood\#(index)"}"#, headers: ["Content-Type": "application/json"])
+            if response.status != 200 { limited = response }
+        }
+        let refused = try #require(limited)
+        #expect(refused.status == 429)
+        #expect(refused.head.contains("\r\nRetry-After: 1"), "\(refused.head)")
+        #expect(try await demo.notify(#"{"to":["alice"],"title":"still signed in"}"#, token: alice).status == 202)
         try await demo.stop()
     }
 
@@ -169,5 +266,113 @@ struct DemoAPITests {
         let sequences = ticks.map { Int($0.data.split(separator: " ")[1])! }
         #expect(sequences == Array(sequences[0]..<(sequences[0] + 3)))
         try await ticking.stop()
+    }
+}
+
+/// A clock for ``Accounts`` that moves only when told.
+private final class ManualTime: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { instant.withLock { $0 } }
+    func advance(by duration: Duration) { instant.withLock { $0 += duration } }
+}
+
+/// The demo's token policy, in process on the pure values, with a manual clock.
+@Suite("EventStreamDemo accounts: TokenStore, TokenBucket, Accounts")
+struct DemoAccountsTests {
+    let start = ContinuousClock.now
+
+    @Test("10,000 anonymous sign-ins in a third of a second do not sign an earlier user out")
+    func floodKeepsEarlierTokens() {
+        var store = TokenStore()
+        #expect(store.issue("alice-token", to: "alice", at: start) == .issued(forgotten: nil))
+        var refused = 0
+        for index in 0..<10_000 {
+            let at = start + .microseconds(33 * index)
+            switch store.issue("flood-\(index)", to: "flood\(index)", at: at) {
+            case .issued(let forgotten): #expect(forgotten == nil)
+            case .full(let retryAfter):
+                refused += 1
+                #expect(retryAfter > .seconds(3599) && retryAfter <= .seconds(3600))
+            }
+        }
+        #expect(refused == 1)
+        #expect(store.count == 10_000)
+        #expect(store.user(forToken: "alice-token", at: start + .seconds(1)) == "alice")
+    }
+
+    @Test("the same flood through Accounts is held to the sign-in rate, and alice stays signed in")
+    func floodThroughAccounts() throws {
+        let time = ManualTime()
+        let accounts = Accounts(now: { time.now })
+        guard case .token(let alice) = try accounts.signIn("alice") else { Issue.record("alice refused"); return }
+        var signedIn = 0, tooFrequent = 0
+        for index in 0..<10_000 {
+            time.advance(by: .microseconds(33))
+            switch try accounts.signIn("flood\(index)") {
+            case .token: signedIn += 1
+            case .tooFrequent: tooFrequent += 1
+            case .full: Issue.record("the store cannot be full")
+            }
+        }
+        // A burst of 100 (one went to alice), then 20 a second for 0.33 s.
+        #expect((105...107).contains(signedIn), "\(signedIn)")
+        #expect(signedIn + tooFrequent == 10_000)
+        #expect(accounts.user(forToken: alice) == "alice")
+        time.advance(by: .seconds(1))
+        guard case .token = try accounts.signIn("later") else { Issue.record("the rate did not recover"); return }
+    }
+
+    @Test("a ninth sign-in for the same name forgets that user's oldest token, and no one else's")
+    func perUserCap() {
+        var store = TokenStore()
+        _ = store.issue("carol-1", to: "carol", at: start)
+        for index in 1...9 {
+            let expected: String? = index == 9 ? "bob-1" : nil
+            #expect(store.issue("bob-\(index)", to: "bob", at: start + .seconds(index)) == .issued(forgotten: expected))
+        }
+        #expect(store.tokens(of: "bob") == (2...9).map { "bob-\($0)" })
+        #expect(store.user(forToken: "bob-1", at: start + .seconds(10)) == nil)
+        #expect(store.user(forToken: "carol-1", at: start + .seconds(10)) == "carol")
+        #expect(store.count == 9)
+    }
+
+    @Test("a full store forgets only tokens unused for over an hour, least recently used first, else refuses")
+    func fullStoreEvictsOnlyIdleTokens() {
+        var store = TokenStore(limits: TokenStore.Limits(perUser: 8, capacity: 3, idleEviction: .seconds(3600)))
+        for user in ["a", "b", "c"] { _ = store.issue(user, to: user, at: start) }
+        #expect(store.user(forToken: "a", at: start + .seconds(1800)) == "a")
+        #expect(store.tokensByRecency == ["b", "c", "a"])
+        #expect(store.issue("d", to: "d", at: start + .seconds(3600)) == .full(retryAfter: .zero))
+        let later = start + .seconds(3660)
+        #expect(store.issue("d", to: "d", at: later) == .issued(forgotten: "b"))
+        #expect(store.issue("e", to: "e", at: later) == .issued(forgotten: "c"))
+        #expect(store.issue("f", to: "f", at: later) == .full(retryAfter: .seconds(1740)))
+        #expect(store.tokensByRecency == ["a", "d", "e"])
+        #expect(store.user(forToken: "a", at: later) == "a")
+        #expect(store.user(forToken: "b", at: later) == nil)
+        // A user at its own cap makes room from its own tokens, even in a full store.
+        var own = TokenStore(limits: TokenStore.Limits(perUser: 2, capacity: 2, idleEviction: .seconds(3600)))
+        _ = own.issue("z-1", to: "z", at: start)
+        _ = own.issue("z-2", to: "z", at: start)
+        #expect(own.issue("z-3", to: "z", at: start) == .issued(forgotten: "z-1"))
+        #expect(own.tokensByRecency == ["z-2", "z-3"])
+    }
+
+    @Test("the token bucket allows its burst at once, then its rate, and refills no further than the burst")
+    func tokenBucket() {
+        var bucket = TokenBucket(rate: 20, burst: 100)
+        // (milliseconds after start, takes) → how many were allowed.
+        let steps: [(at: Int, takes: Int, allowed: Int)] = [
+            (0, 101, 100),
+            (49, 1, 0),
+            (50, 2, 1),
+            (3_600_000, 101, 100),
+            // A clock read before the last one (two threads) adds nothing and takes nothing back.
+            (0, 1, 0),
+        ]
+        for step in steps {
+            let allowed = (0..<step.takes).filter { _ in bucket.take(at: start + .milliseconds(step.at)) }.count
+            #expect(allowed == step.allowed, "at \(step.at) ms")
+        }
     }
 }

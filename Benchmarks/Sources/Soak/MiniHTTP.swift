@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 private let systemClose = Glibc.close
@@ -23,6 +24,8 @@ final class MiniHTTP {
     struct Response {
         let status: Int
         let body: String
+        /// `Retry-After` in seconds, if the server sent one.
+        let retryAfter: Int?
     }
 
     let port: UInt16
@@ -69,13 +72,15 @@ final class MiniHTTP {
         fd = descriptor
     }
 
-    /// Sends one request and reads its response. Any failure closes the connection (the
-    /// next request opens a new one) and is thrown.
-    func request(_ method: String, _ path: String, json body: String? = nil, close closeAfter: Bool = false) throws -> Response {
+    /// Sends one request, with `Authorization: Bearer <token>` if given, and reads its
+    /// response. Any failure closes the connection (the next request opens a new one) and is
+    /// thrown.
+    func request(_ method: String, _ path: String, json body: String? = nil, token: String? = nil, close closeAfter: Bool = false) throws -> Response {
         do {
             if fd < 0 { try connect() }
             var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
             if closeAfter { head += "Connection: close\r\n" }
+            if let token { head += "Authorization: Bearer \(token)\r\n" }
             let bodyBytes = Array((body ?? "").utf8)
             if body != nil { head += "Content-Type: application/json\r\nContent-Length: \(bodyBytes.count)\r\n" }
             head += "\r\n"
@@ -135,16 +140,38 @@ final class MiniHTTP {
             throw Failure(description: "malformed status line \(lines.first.map(String.init) ?? "")")
         }
         var length = 0
+        var retryAfter: Int?
         for line in lines.dropFirst() {
             let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "content-length" {
-                length = Int(parts[1].trimmingCharacters(in: " \t")) ?? 0
+            guard parts.count == 2 else { continue }
+            switch parts[0].lowercased() {
+            case "content-length": length = Int(parts[1].trimmingCharacters(in: " \t")) ?? 0
+            case "retry-after": retryAfter = Int(parts[1].trimmingCharacters(in: " \t"))
+            default: break
             }
         }
         while buffer.count < length { try fill() }
         let body = String(decoding: buffer[..<length], as: UTF8.self)
         buffer.removeFirst(length)
-        return Response(status: status, body: body)
+        return Response(status: status, body: body, retryAfter: retryAfter)
+    }
+
+    /// Signs `user` in and returns the token. The demo limits sign-ins (20 a second after a
+    /// burst of 100): a 429 or 503 is waited out for its `Retry-After`, up to 30 times in a row.
+    func signIn(_ user: String) throws -> String {
+        for _ in 0..<30 {
+            let response = try request("POST", "/signin", json: #"{"user":"\#(user)"}"#)
+            if response.status == 429 || response.status == 503 {
+                sleep(UInt32(max(1, min(response.retryAfter ?? 1, 60))))
+                continue
+            }
+            guard response.status == 200,
+                  let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any],
+                  let token = object["token"] as? String
+            else { throw Failure(description: "sign-in of \(user): \(response.status) \(response.body.prefix(200))") }
+            return token
+        }
+        throw Failure(description: "sign-in of \(user): still refused after 30 tries")
     }
 }
 

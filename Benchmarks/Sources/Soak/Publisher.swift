@@ -78,9 +78,11 @@ final class Ledger: Sendable {
 /// The publisher: `broadcastRate` broadcasts a second on one thread, `perUserRate`
 /// single-user notifications a second spread over `workers` threads, each on its own
 /// keep-alive connection. Every event carries the next global publisher sequence number
-/// in its title (`b<seq>` or `u<seq>`).
+/// in its title (`b<seq>` or `u<seq>`). It sends as one signed-in user, with that user's
+/// token (the demo's `/notify` takes no anonymous sender).
 final class Publisher: Sendable {
     let port: UInt16
+    let token: String
     let users: Int
     let ledger: Ledger
     let broadcastRate: Double
@@ -92,8 +94,9 @@ final class Publisher: Sendable {
     /// Requests that took longer than their slot: how far the publisher fell behind.
     private let lateResets = Atomic<Int>(0)
 
-    init(port: UInt16, users: Int, ledger: Ledger, broadcastRate: Double, perUserRate: Double, workers: Int = 4) {
+    init(port: UInt16, token: String, users: Int, ledger: Ledger, broadcastRate: Double, perUserRate: Double, workers: Int = 4) {
         self.port = port
+        self.token = token
         self.users = users
         self.ledger = ledger
         self.broadcastRate = broadcastRate
@@ -168,7 +171,7 @@ final class Publisher: Sendable {
 
     private func post(_ body: String, _ http: MiniHTTP) -> Int? {
         do {
-            let response = try http.request("POST", "/notify", json: body)
+            let response = try http.request("POST", "/notify", json: body, token: token)
             guard response.status == 202,
                   let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any],
                   let id = object["id"] as? String, let serverSequence = ledger.serverSequence(ofID: id)
