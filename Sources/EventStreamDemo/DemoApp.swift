@@ -17,7 +17,7 @@ import Foundation
 /// those with a body only `Content-Type: application/json` (415 otherwise).
 struct DemoApp: Sendable {
     let hub: EventServer<String>
-    let accounts = Accounts()
+    let accounts: Accounts
     /// Bench mode: `/events` without a token is the anonymous source.
     let openEvents: Bool
 
@@ -35,7 +35,8 @@ struct DemoApp: Sendable {
         Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
-    init(benchMode: Bool, backlog: Int = 256) {
+    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate) {
+        accounts = Accounts(signInRate: signInRate)
         var configuration = EventServer<String>.Configuration()
         // Long enough to watch the page say "reconnecting", short enough not to wait for.
         configuration.retry = .seconds(2)

@@ -20,6 +20,11 @@ struct ServeOptions {
     var newsInterval = 5.0
     /// Events kept for replay.
     var backlog = 256
+    /// Sign-ins a second for everyone together (after a burst of 100).
+    var signInRate = Accounts.signInRate
+    /// The HTTP server's head and write timeouts, in seconds (defaults: the library's).
+    var headTimeout: Duration?
+    var writeTimeout: Duration?
 
     var isBenchMode: Bool { benchRate != nil }
 
@@ -41,6 +46,12 @@ struct ServeOptions {
             case "--backlog":
                 guard let count = Int(value), count >= 1 else { throw UsageError(description: "--backlog takes a positive event count, not \(value)") }
                 backlog = count
+            case "--signin-rate":
+                guard let rate = Double(value), rate > 0 else { throw UsageError(description: "--signin-rate takes sign-ins per second, not \(value)") }
+                signInRate = rate
+            case "--head-timeout", "--write-timeout":
+                guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { throw UsageError(description: "\(flag) takes seconds, not \(value)") }
+                if flag == "--head-timeout" { headTimeout = .seconds(seconds) } else { writeTimeout = .seconds(seconds) }
             case "--bench-size":
                 guard let size = Int(value), size >= 0 else { throw UsageError(description: "--bench-size takes a byte count, not \(value)") }
                 benchSize = size
@@ -63,12 +74,17 @@ nonisolated func serve(_ options: ServeOptions) async {
         source.resume()
         return source
     }
-    let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog)
+    let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate)
     let hub = app.hub
     let server: HTTPServer
     do {
         var configuration = HTTPServer.Configuration(host: options.host, port: options.port)
         configuration.maxConnections = 19_000
+        // The largest request the demo takes is a notification: 2,000 bytes of body and 200
+        // of title, plus JSON and up to 1,000 user names.
+        configuration.maxBodySize = 64 * 1024
+        if let timeout = options.headTimeout { configuration.headTimeout = timeout }
+        if let timeout = options.writeTimeout { configuration.writeTimeout = timeout }
         server = try HTTPServer(router: app.router, configuration: configuration)
     } catch {
         printError("EventStreamDemo: cannot listen on \(options.host):\(options.port): \(error)")

@@ -27,7 +27,8 @@ final class ServerProcess: Sendable {
     init(binary: String, backlog: Int) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--port", "0", "--news-interval", "0", "--backlog", String(backlog)]
+        // Thousands of users sign in at the start: above the demo's default sign-in rate.
+        process.arguments = ["serve", "--port", "0", "--news-interval", "0", "--backlog", String(backlog), "--signin-rate", "10000"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
