@@ -15,9 +15,27 @@ extension EventServer {
 
         /// Frames one connection may have queued before its overflow policy applies.
         /// Default: 256.
+        ///
+        /// The queue is also bounded by ``queueByteLimit``: the policy applies to whichever
+        /// limit, frames or bytes, is hit first.
         public var queueCapacity = 256
 
-        /// What happens to a client whose queue is full. Default: ``OverflowPolicy/dropOldest``.
+        /// Bytes one connection may have queued (encoded frames, including those of senders
+        /// suspended by ``OverflowPolicy/suspendSender(timeout:)``) before its overflow
+        /// policy applies. Default: 1 MiB. Must be at least 1.
+        ///
+        /// The policy applies to whichever limit, ``queueCapacity`` or this, is hit first.
+        /// A frame larger than the limit is still queued when the queue is empty, so that it
+        /// can be delivered: a connection's queue holds at most this many bytes plus one
+        /// frame. Replayed events and the `retry` field sent on connect go beyond the limit;
+        /// the backlog's limits bound them.
+        ///
+        /// Frames are shared between connections, so this bounds what one stalled client can
+        /// keep alive, not a copy per client.
+        public var queueByteLimit = 1 << 20
+
+        /// What happens to a client whose queue is full, in frames or in bytes.
+        /// Default: ``OverflowPolicy/dropOldest``.
         public var overflowPolicy = OverflowPolicy.dropOldest
 
         /// How many recent events are kept, encoded, to replay to reconnecting clients.
