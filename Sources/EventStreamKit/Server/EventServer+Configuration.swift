@@ -40,7 +40,20 @@ extension EventServer {
 
         /// How many recent events are kept, encoded, to replay to reconnecting clients.
         /// Default: 256 (seed 003). Change it at run time with ``EventServer/setBacklogCapacity(_:)``.
+        ///
+        /// The backlog is also bounded by ``backlogByteLimit``: the oldest events are evicted
+        /// until both limits hold.
         public var backlogCapacity = 256
+
+        /// The most bytes of encoded events the backlog keeps for replay. Default: 4 MiB.
+        ///
+        /// The oldest events are evicted until both this and ``backlogCapacity`` hold, except
+        /// the newest event, which is kept even if it alone is larger: the backlog holds at
+        /// most this many bytes plus one event. An event sent with per-recipient payloads
+        /// counts the bytes of every payload. A client whose `Last-Event-ID` was evicted gets
+        /// the same treatment as any unknown ID (``LifecycleEvent/replayGap(source:connection:lastEventID:)``,
+        /// ``gapEvent``, ``recovery``).
+        public var backlogByteLimit = 4 << 20
 
         /// The reconnection time sent as `retry` when a stream opens, if any. Default: none
         /// (clients keep their own, about 3 s in browsers). Change it at run time with

@@ -96,7 +96,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         precondition(configuration.queueByteLimit > 0, "queueByteLimit must be at least 1")
         self.configuration = configuration
         self.retry = configuration.retry
-        self.backlog = Backlog(capacity: configuration.backlogCapacity)
+        self.backlog = Backlog(capacity: configuration.backlogCapacity, byteLimit: configuration.backlogByteLimit)
         (stopSignal, stopContinuation) = AsyncStream.makeStream()
     }
 
