@@ -26,8 +26,8 @@ extension EventServer {
         ///
         /// The policy applies to whichever limit, ``queueCapacity`` or this, is hit first.
         /// A frame larger than the limit is still queued when the queue is empty, so that it
-        /// can be delivered: a connection's queue holds at most this many bytes plus one
-        /// frame. Replayed events and the `retry` field sent on connect go beyond the limit;
+        /// can be delivered: a connection's queue holds at most this many bytes, or that one
+        /// frame, never more than this plus one frame. Replayed events and the `retry` field sent on connect go beyond the limit;
         /// the backlog's limits bound them.
         ///
         /// Frames are shared between connections, so this bounds what one stalled client can

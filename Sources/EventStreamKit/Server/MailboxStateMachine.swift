@@ -5,7 +5,8 @@
 /// The queue has two limits, `capacity` frames and `byteLimit` bytes (blocked senders'
 /// frames included); the overflow policy applies to whichever is hit first. A frame is
 /// always accepted into an empty queue, however large, so that it can still be delivered:
-/// the queue holds at most `byteLimit` bytes plus one frame. Frames from ``prepend(_:)``
+/// the queue holds at most `byteLimit` bytes, or that one frame (so never more than
+/// `byteLimit` plus one frame), plus blocked senders' frames. Frames from ``prepend(_:)``
 /// and the last frame of a draining ``finish(_:drain:last:)`` go beyond both limits.
 ///
 /// `Consumer` and `Sender` are whatever the storage uses to wake the reader and a
