@@ -91,6 +91,23 @@ struct EventServerReplayTests {
         await kept.cancel()
     }
 
+    @Test func anIDEvictedByTheByteLimitIsAGap() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.backlogByteLimit = 2_500
+        configuration.gapEvent = try ServerSentEvent(event: "reset", data: "")
+        let server = EventServer<String>(configuration: configuration)
+        var ids: [String] = []
+        for i in 0..<4 { ids.append(try await server.send("\(i)" + String(repeating: "x", count: 1_000), as: note)) }
+        #expect(await server.backlogCount == 2)  // each frame is a little over 1,000 bytes
+        let gapped = StreamRecorder(try await server.connect(source: "g", lastEventID: ids[1]))
+        let kept = StreamRecorder(try await server.connect(source: "k", lastEventID: ids[2]))
+        try await server.send("live", as: note)
+        #expect(try await gapped.waitForEvents(2).map(\.type) == ["reset", "note"])
+        #expect(try await kept.waitForEvents(2).map { $0.data.prefix(1) } == ["3", "l"])
+        await gapped.cancel()
+        await kept.cancel()
+    }
+
     @Test func replayHonoursChannelsAndPerSourceAddressing() async throws {
         let server = EventServer<String>()
         let start = try await server.send("before", as: note)

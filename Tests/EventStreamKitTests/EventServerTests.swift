@@ -319,4 +319,18 @@ struct EventServerBurstTests {
         #expect(try await reader.waitForEvents(4).map(\.data) == ["7", "8", "9", "10"])
         await reader.cancel()
     }
+
+    @Test func aStalledClientHoldsNoMoreThanTheQueueByteLimit() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.queueByteLimit = 10_000
+        let server = EventServer<String>(configuration: configuration)
+        let connection = try await server.connect(source: "a")
+        for index in 0..<20 { try await server.send("\(index)" + String(repeating: "x", count: 3_000), as: note) }
+        #expect(connection.mailbox.queuedBytes <= 10_000)
+        #expect(connection.mailbox.queuedCount == 3)  // three frames of a little over 3,000 bytes
+        #expect(connection.droppedCount == 17)
+        let reader = StreamRecorder(connection)
+        #expect(try await reader.waitForEvents(3).map { $0.data.prefix(2) } == ["17", "18", "19"])
+        await reader.cancel()
+    }
 }

@@ -256,3 +256,143 @@ struct MailboxStateMachineHeartbeatTests {
         #expect(machine.acceptedEvents == 0)  // a heartbeat is not activity
     }
 }
+
+/// A frame of exactly `size` bytes on the wire, named `name`.
+private func sized(_ size: Int, name: String? = nil, tag: UInt8 = UInt8(ascii: "x")) -> Delivery {
+    Delivery(frame: EventFrame(encodedBytes: Array(repeating: tag, count: size)), name: name, id: nil)
+}
+
+@Suite("Mailbox state machine: byte budget")
+struct MailboxStateMachineByteTests {
+    @Test("each policy applies when the byte budget is hit before the frame count")
+    func everyPolicyAppliesAtTheByteBudget() {
+        for policy in [OverflowPolicy.dropOldest, .coalesce, .disconnect, .suspendSender(timeout: .seconds(1))] {
+            var machine = Machine(capacity: 100, byteLimit: 100, policy: policy, clientLastEventID: nil)
+            guard case .queued = machine.enqueue(sized(60, name: "a")) else { Issue.record("\(policy): first frame refused"); continue }
+            guard case .queued = machine.enqueue(sized(40, name: "b")) else { Issue.record("\(policy): a frame within budget overflowed"); continue }
+            #expect(machine.queuedBytes == 100)
+            switch (policy.kind, machine.enqueue(sized(1, name: "c"))) {
+            case (.dropOldest, .queuedDropping(1)), (.coalesce, .queuedDropping(1)):
+                #expect(machine.queuedBytes == 41, "\(policy)")
+                #expect(machine.queuedCount == 2, "\(policy)")
+            case (.disconnect, .disconnected(let dropped, _)):
+                #expect(dropped == 3)
+                #expect(machine.queuedBytes == 0)
+                #expect(machine.phase == .finished(.slowClient))
+            case (.suspendSender, .suspend):
+                #expect(machine.queuedBytes == 101)  // a blocked sender's frame is held too
+                #expect(machine.queuedCount == 3)
+            case (_, let action):
+                Issue.record("\(policy): unexpected \(action)")
+            }
+        }
+    }
+
+    @Test("a frame larger than the budget is still delivered when the queue is empty")
+    func anOversizedFrameGoesThroughAnEmptyQueue() {
+        for policy in [OverflowPolicy.dropOldest, .coalesce, .disconnect, .suspendSender(timeout: .seconds(1))] {
+            var machine = Machine(capacity: 4, byteLimit: 10, policy: policy, clientLastEventID: nil)
+            guard case .queued = machine.enqueue(sized(1_000)) else { Issue.record("\(policy): oversized frame refused"); continue }
+            #expect(machine.queuedBytes == 1_000)
+            guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("\(policy): no batch"); continue }
+            #expect(batch.map(\.frame.count) == [1_000])
+            #expect(machine.queuedBytes == 0)
+        }
+    }
+
+    @Test func dropOldestReplacesAQueueWithAnOversizedFrame() {
+        var machine = Machine(capacity: 4, byteLimit: 10, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(sized(5))
+        _ = machine.enqueue(sized(5))
+        guard case .queuedDropping(2) = machine.enqueue(sized(50)) else { Issue.record("expected both small frames dropped"); return }
+        #expect(machine.queuedBytes == 50)
+        #expect(machine.droppedCount == 2)
+    }
+
+    @Test func dropOldestDropsSeveralSmallFramesForOneBigOne() {
+        var machine = Machine(capacity: 100, byteLimit: 100, policy: .dropOldest, clientLastEventID: nil)
+        for index in 0..<10 { _ = machine.enqueue(sized(10, tag: UInt8(ascii: "0") + UInt8(index))) }
+        #expect(machine.queuedBytes == 100)
+        guard case .queuedDropping(let dropped) = machine.enqueue(sized(35, tag: UInt8(ascii: "B"))) else { Issue.record("expected drops"); return }
+        #expect(dropped == 4)
+        #expect(machine.droppedCount == 4)
+        #expect(machine.queuedBytes == 95)
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(batch.map { $0.frame.bytes.first! } == Array("456789B".utf8))
+    }
+
+    @Test("dropOldest stays exact across many byte overflows and compactions", arguments: [1, 5, 17, 300])
+    func dropOldestByBytesAcrossCompactions(overflow: Int) {
+        var machine = Machine(capacity: 8, byteLimit: 30, policy: .dropOldest, clientLastEventID: nil)
+        var sent: [Int] = []
+        for index in 0..<(3 + overflow) {
+            let size = 7 + index % 5  // 7...11 bytes: three or four frames fit
+            _ = machine.enqueue(sized(size))
+            sent.append(size)
+            // The queue is always the longest suffix of what was sent that fits the budget.
+            var kept = 0, bytes = 0
+            for size in sent.reversed() {
+                guard kept < 8, bytes + size <= 30 else { break }
+                bytes += size
+                kept += 1
+            }
+            #expect(machine.queuedCount == kept)
+            #expect(machine.queuedBytes == bytes)
+        }
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        let delivered = batch.map(\.frame.count)
+        #expect(delivered == Array(sent.suffix(delivered.count)))
+        #expect(machine.droppedCount == sent.count - delivered.count)
+        #expect(machine.queuedBytes == 0)
+    }
+
+    @Test func coalesceFreesAQuarterOfTheByteBudget() {
+        var machine = Machine(capacity: 100, byteLimit: 100, policy: .coalesce, clientLastEventID: nil)
+        for (name, size) in [("a", 20), ("b", 20), ("c", 30), ("d", 20), ("e", 10)] { _ = machine.enqueue(sized(size, name: name)) }
+        #expect(machine.queuedBytes == 100)
+        // Nothing merges: the oldest go until the new frame fits with a quarter free.
+        guard case .queuedDropping(2) = machine.enqueue(sized(10, name: "f")) else { Issue.record("expected two dropped"); return }
+        #expect(machine.queuedBytes == 70)
+        // Merging by name frees bytes as it frees slots: the old "c" makes room for the new.
+        guard case .queuedDropping(1) = machine.enqueue(sized(35, name: "c")) else { Issue.record("expected one merged"); return }
+        #expect(machine.queuedBytes == 75)
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(batch.map(\.name) == ["d", "e", "f", "c"])
+    }
+
+    @Test func suspendedSendersWaitOnBytesAndTheTakeReleasesThem() {
+        var machine = Machine(capacity: 100, byteLimit: 10, policy: .suspendSender(timeout: .seconds(1)), clientLastEventID: nil)
+        _ = machine.enqueue(sized(8))
+        guard case .suspend(let ticket) = machine.enqueue(sized(8)) else { Issue.record("should suspend"); return }
+        guard case .wait = machine.waitForSpace(ticket: ticket, sender: "s") else { Issue.record("should wait"); return }
+        #expect(machine.queuedBytes == 16)
+        guard case .batch(let batch, let senders) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(batch.count == 2)
+        #expect(senders == ["s"])
+        #expect(machine.queuedBytes == 0)
+        guard case .queued = machine.enqueue(sized(8)) else { Issue.record("no room after the take"); return }
+    }
+
+    @Test func byteAccountingReturnsToZero() {
+        var machine = Machine(capacity: 4, byteLimit: 1_000, policy: .dropOldest, clientLastEventID: nil)
+        machine.prepend([sized(300), sized(300)])  // replay: beyond the limits, but counted
+        _ = machine.enqueue(sized(100))
+        #expect(machine.queuedBytes == 700)
+        guard case .batch = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(machine.queuedBytes == 0)
+
+        _ = machine.enqueue(sized(100))
+        _ = machine.enqueue(sized(200))
+        #expect(machine.finish(.shutdown, drain: true, last: sized(5)).dropped == 0)
+        #expect(machine.queuedBytes == 305)
+        guard case .batch = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(machine.queuedBytes == 0)
+
+        var undrained = Machine(capacity: 4, byteLimit: 1_000, policy: .suspendSender(timeout: .seconds(1)), clientLastEventID: nil)
+        _ = undrained.enqueue(sized(999))
+        _ = undrained.enqueue(sized(999))  // blocked
+        #expect(undrained.queuedBytes == 1_998)
+        #expect(undrained.finish(.closedByServer, drain: false).dropped == 2)
+        #expect(undrained.queuedBytes == 0)
+    }
+}

@@ -15,16 +15,26 @@ final class SocketSink: EventStreamSink {
 
     /// Sends the response head now, if no frame was ready to go with it.
     func flushHead() async throws {
-        guard let head = pendingHead.withLock({ state -> [UInt8]? in defer { state = nil }; return state }) else { return }
+        guard let head = takeHead() else { return }
         try await writeAll(head)
     }
 
     nonisolated(nonsending) func write(_ chunk: [UInt8]) async throws {
-        if let head = pendingHead.withLock({ state -> [UInt8]? in defer { state = nil }; return state }) {
+        if let head = takeHead() {
             try await writeAll(head + chunk)
         } else {
             try await writeAll(chunk)
         }
+    }
+
+    /// Writes the frames with vectored I/O straight from their shared storage, the pending
+    /// response head first: nothing is joined or copied per connection.
+    nonisolated(nonsending) func write(contentsOf frames: [EventFrame]) async throws {
+        try await socket.writeAll(head: takeHead() ?? [], frames: frames, poller: poller)
+    }
+
+    private func takeHead() -> [UInt8]? {
+        pendingHead.withLock { state -> [UInt8]? in defer { state = nil }; return state }
     }
 
     nonisolated(nonsending) func writeAll(_ bytes: [UInt8]) async throws {

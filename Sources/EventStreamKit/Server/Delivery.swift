@@ -18,3 +18,9 @@ struct Delivery: Sendable {
         self.isComment = isComment
     }
 }
+
+extension Delivery {
+    /// What a dropped queue slot holds until the slot is cut off: no frame, no name, no ID,
+    /// so that a dropped frame's bytes are freed at once, not at the next compaction.
+    static let vacated = Delivery(frame: EventFrame(encodedBytes: []), name: nil, id: nil, isComment: true)
+}

@@ -3,6 +3,10 @@ import Synchronization
 /// One client's event stream: an actor that consumes its queue of encoded events and
 /// writes them out, everything queued in one write per wake-up.
 ///
+/// Its queue is bounded by ``EventServer/Configuration/queueCapacity`` frames and
+/// ``EventServer/Configuration/queueByteLimit`` bytes, and the frames in it are the ones the
+/// hub encoded once for every recipient: a stalled client pins shared frames, not copies.
+///
 /// Get one from ``EventServer/connect(source:channels:lastEventID:)``, then read it in one
 /// of two ways, once:
 /// - ``run(writingTo:)`` writes to an ``EventStreamSink`` until the stream ends;
@@ -50,8 +54,10 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     /// Writes the stream to `sink` until it ends, then leaves the hub.
     ///
     /// Each wake-up takes everything queued and writes it with one call to
-    /// ``EventStreamSink/write(_:)``. The stream ends when a write throws (the client is
-    /// gone), the server closes it, or the calling task is cancelled.
+    /// ``EventStreamSink/write(contentsOf:)``, which gets the shared frames themselves: no
+    /// per-connection copy is made unless the sink joins them (as the default implementation
+    /// does). The stream ends when a write throws (the client is gone), the server closes it,
+    /// or the calling task is cancelled.
     ///
     /// - Parameter sink: Where the bytes go.
     /// - Returns: Why the stream ended.
@@ -62,16 +68,23 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         try claim()
         await withTaskCancellationHandler {
             var batch: [Delivery] = []
-            var joined: [UInt8] = []
+            // Reused across wake-ups: no array is allocated per write unless the sink keeps it.
+            var frames: [EventFrame] = []
             while await mailbox.next(into: &batch) {
-                let chunk = Self.join(batch, reusing: &joined)
+                var count = 0
+                for delivery in batch {
+                    frames.append(delivery.frame)
+                    count += delivery.frame.count
+                }
                 do {
-                    try await sink.write(chunk)
+                    try await sink.write(contentsOf: frames)
                 } catch {
                     mailbox.finish(.clientGone, drain: false)
                     break
                 }
-                written.add(chunk.count, ordering: .relaxed)
+                // Released now, not at the next wake-up: an idle stream pins no frame.
+                frames.removeAll(keepingCapacity: true)
+                written.add(count, ordering: .relaxed)
             }
         } onCancel: {
             mailbox.finish(.cancelled, drain: false)
@@ -94,19 +107,13 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         written.add(count, ordering: .relaxed)
     }
 
-    /// One chunk for a batch: a single frame is passed on as it is, shared, not copied.
+    /// One chunk for a batch, for ``body``, whose host needs one buffer: a single frame is
+    /// passed on as it is, shared, not copied.
     nonisolated static func join(_ batch: [Delivery]) -> [UInt8] {
-        var chunk: [UInt8] = []
-        return join(batch, reusing: &chunk)
-    }
-
-    /// One chunk for a batch, built in `buffer`'s storage when there are several frames
-    /// (reused from one wake-up to the next unless the sink kept the last chunk).
-    nonisolated static func join(_ batch: [Delivery], reusing buffer: inout [UInt8]) -> [UInt8] {
         if batch.count == 1 { return batch[0].frame.bytes }
-        buffer.removeAll(keepingCapacity: true)
-        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.frame.count })
-        for delivery in batch { buffer.append(contentsOf: delivery.frame.bytes) }
-        return buffer
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(batch.reduce(0) { $0 + $1.frame.count })
+        for delivery in batch { chunk.append(contentsOf: delivery.frame.bytes) }
+        return chunk
     }
 }

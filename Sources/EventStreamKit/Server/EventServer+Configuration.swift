@@ -15,14 +15,45 @@ extension EventServer {
 
         /// Frames one connection may have queued before its overflow policy applies.
         /// Default: 256.
+        ///
+        /// The queue is also bounded by ``queueByteLimit``: the policy applies to whichever
+        /// limit, frames or bytes, is hit first.
         public var queueCapacity = 256
 
-        /// What happens to a client whose queue is full. Default: ``OverflowPolicy/dropOldest``.
+        /// Bytes one connection may have queued (encoded frames, including those of senders
+        /// suspended by ``OverflowPolicy/suspendSender(timeout:)``) before its overflow
+        /// policy applies. Default: 1 MiB. Must be at least 1.
+        ///
+        /// The policy applies to whichever limit, ``queueCapacity`` or this, is hit first.
+        /// A frame larger than the limit is still queued when the queue is empty, so that it
+        /// can be delivered: a connection's queue holds at most this many bytes, or that one
+        /// frame, never more than this plus one frame. Replayed events and the `retry` field sent on connect go beyond the limit;
+        /// the backlog's limits bound them.
+        ///
+        /// Frames are shared between connections, so this bounds what one stalled client can
+        /// keep alive, not a copy per client.
+        public var queueByteLimit = 1 << 20
+
+        /// What happens to a client whose queue is full, in frames or in bytes.
+        /// Default: ``OverflowPolicy/dropOldest``.
         public var overflowPolicy = OverflowPolicy.dropOldest
 
         /// How many recent events are kept, encoded, to replay to reconnecting clients.
         /// Default: 256 (seed 003). Change it at run time with ``EventServer/setBacklogCapacity(_:)``.
+        ///
+        /// The backlog is also bounded by ``backlogByteLimit``: the oldest events are evicted
+        /// until both limits hold.
         public var backlogCapacity = 256
+
+        /// The most bytes of encoded events the backlog keeps for replay. Default: 4 MiB.
+        ///
+        /// The oldest events are evicted until both this and ``backlogCapacity`` hold, except
+        /// the newest event, which is kept even if it alone is larger: the backlog holds at
+        /// most this many bytes plus one event. An event sent with per-recipient payloads
+        /// counts the bytes of every payload. A client whose `Last-Event-ID` was evicted gets
+        /// the same treatment as any unknown ID (``LifecycleEvent/replayGap(source:connection:lastEventID:)``,
+        /// ``gapEvent``, ``recovery``).
+        public var backlogByteLimit = 4 << 20
 
         /// The reconnection time sent as `retry` when a stream opens, if any. Default: none
         /// (clients keep their own, about 3 s in browsers). Change it at run time with

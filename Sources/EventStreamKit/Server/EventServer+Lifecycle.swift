@@ -55,6 +55,7 @@ extension EventServer {
     public var backlogCapacity: Int { backlog.capacity }
 
     /// Changes how many events the backlog keeps; shrinking it drops the oldest.
+    /// ``Configuration/backlogByteLimit`` still applies.
     public func setBacklogCapacity(_ capacity: Int) {
         backlog.resize(to: max(capacity, 0))
     }

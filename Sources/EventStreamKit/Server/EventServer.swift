@@ -93,9 +93,10 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// - Parameter configuration: Limits and policies; see ``Configuration``.
     public init(configuration: Configuration = Configuration()) {
         precondition(configuration.queueCapacity > 0, "queueCapacity must be at least 1")
+        precondition(configuration.queueByteLimit > 0, "queueByteLimit must be at least 1")
         self.configuration = configuration
         self.retry = configuration.retry
-        self.backlog = Backlog(capacity: configuration.backlogCapacity)
+        self.backlog = Backlog(capacity: configuration.backlogCapacity, byteLimit: configuration.backlogByteLimit)
         (stopSignal, stopContinuation) = AsyncStream.makeStream()
     }
 
@@ -134,7 +135,12 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         let lastEventID = lastEventID.flatMap { $0.isEmpty ? nil : $0 }
         nextConnectionID += 1
         let id = ConnectionID(value: nextConnectionID)
-        let mailbox = Mailbox(capacity: configuration.queueCapacity, policy: configuration.overflowPolicy, clientLastEventID: lastEventID)
+        let mailbox = Mailbox(
+            capacity: configuration.queueCapacity,
+            byteLimit: configuration.queueByteLimit,
+            policy: configuration.overflowPolicy,
+            clientLastEventID: lastEventID
+        )
         let connection = EventConnection(id: id, source: source, channels: channels, lastEventID: lastEventID, mailbox: mailbox, server: self)
 
         var first: [Delivery] = []

@@ -1,8 +1,9 @@
 import Synchronization
 
-/// One connection's bounded queue: senders enqueue frames without awaiting (unless the
-/// policy is ``OverflowPolicy/suspendSender(timeout:)`` and the queue is full), and the
-/// reader awaits ``next()``, which hands over *everything* queued in one batch.
+/// One connection's bounded queue, in frames and in bytes: senders enqueue frames without
+/// awaiting (unless the policy is ``OverflowPolicy/suspendSender(timeout:)`` and the queue
+/// is full), and the reader awaits ``next()``, which hands over *everything* queued in one
+/// batch.
 ///
 /// Why not `AsyncStream`: it suspends the reader once per element (about 1 µs each), and
 /// its buffer policies cannot disconnect a client, suspend a sender or coalesce by name.
@@ -22,13 +23,17 @@ final class Mailbox: Sendable {
     private let state: Mutex<Machine>
     private let finishActions = Mutex<(isFinished: Bool, actions: [@Sendable () -> Void])>((false, []))
 
-    init(capacity: Int, policy: OverflowPolicy, clientLastEventID: String?) {
-        state = Mutex(Machine(capacity: capacity, policy: policy, clientLastEventID: clientLastEventID))
+    /// - Parameters:
+    ///   - capacity: The most frames queued before `policy` applies.
+    ///   - byteLimit: The most bytes queued before `policy` applies; see ``MailboxStateMachine``.
+    init(capacity: Int, byteLimit: Int, policy: OverflowPolicy, clientLastEventID: String?) {
+        state = Mutex(Machine(capacity: capacity, byteLimit: byteLimit, policy: policy, clientLastEventID: clientLastEventID))
     }
 
     var clientLastEventID: String? { state.withLock { $0.clientLastEventID } }
     var droppedCount: Int { state.withLock { $0.droppedCount } }
     var queuedCount: Int { state.withLock { $0.queuedCount } }
+    var queuedBytes: Int { state.withLock { $0.queuedBytes } }
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
 
     func prepend(_ deliveries: [Delivery]) {

@@ -2,6 +2,13 @@
 /// operation must do next. No locks, no tasks: ``Mailbox`` runs it under a `Mutex` and
 /// performs the actions it returns, and the tests drive it directly.
 ///
+/// The queue has two limits, `capacity` frames and `byteLimit` bytes (blocked senders'
+/// frames included); the overflow policy applies to whichever is hit first. A frame is
+/// always accepted into an empty queue, however large, so that it can still be delivered:
+/// the queue holds at most `byteLimit` bytes, or that one frame (so never more than
+/// `byteLimit` plus one frame), plus blocked senders' frames. Frames from ``prepend(_:)``
+/// and the last frame of a draining ``finish(_:drain:last:)`` go beyond both limits.
+///
 /// `Consumer` and `Sender` are whatever the storage uses to wake the reader and a
 /// suspended sender (continuations there, plain tokens in tests).
 struct MailboxStateMachine<Consumer, Sender> {
@@ -63,12 +70,15 @@ struct MailboxStateMachine<Consumer, Sender> {
     }
 
     let capacity: Int
+    /// The most bytes queued before the policy applies (unless the queue is empty).
+    let byteLimit: Int
     let policy: OverflowPolicy
     private(set) var phase = Phase.open
     /// The queued frames are `queue[head...]`: dropping the oldest advances `head` instead of
     /// shifting the array, so a full queue under `dropOldest` costs O(1) per frame, not
     /// O(capacity). The dropped prefix is cut off at the next take, or once it reaches the
-    /// capacity: the array never holds more than twice the capacity.
+    /// capacity: the array never holds more than twice the capacity. A dropped slot is
+    /// overwritten with ``Delivery/vacated`` at once, so that it pins no frame meanwhile.
     private var queue: [Delivery] = []
     private var head = 0
     private var consumer: Consumer?
@@ -82,10 +92,14 @@ struct MailboxStateMachine<Consumer, Sender> {
     private(set) var droppedCount = 0
     /// The `Last-Event-ID` the client connected with, until an event with an ID is queued.
     private(set) var clientLastEventID: String?
+    /// The bytes of every frame queued, blocked senders' included.
+    private(set) var queuedBytes = 0
 
-    init(capacity: Int, policy: OverflowPolicy, clientLastEventID: String?) {
+    init(capacity: Int, byteLimit: Int = .max, policy: OverflowPolicy, clientLastEventID: String?) {
         precondition(capacity > 0, "a connection's queue capacity must be at least 1")
+        precondition(byteLimit > 0, "a connection's queue byte limit must be at least 1")
         self.capacity = capacity
+        self.byteLimit = byteLimit
         self.policy = policy
         self.clientLastEventID = clientLastEventID
         // No capacity reserved: an idle stream holds no queue storage at all, and after the
@@ -97,6 +111,22 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// Frames in the queue, not counting blocked senders'.
     private var liveCount: Int { queue.count - head }
 
+    /// Whether `delivery` can join the queue without overflow: within both limits and behind
+    /// no blocked sender, or into an empty queue whatever its size.
+    private func admits(_ delivery: Delivery) -> Bool {
+        guard blocked.isEmpty else { return false }
+        // Written as a subtraction: `queuedBytes + count` could overflow with `byteLimit == .max`.
+        return liveCount == 0 || (liveCount < capacity && delivery.frame.count <= byteLimit - queuedBytes)
+    }
+
+    /// Drops the oldest live frame in O(1): its slot is vacated, `head` moves past it.
+    private mutating func dropHead() {
+        queuedBytes -= queue[head].frame.count
+        queue[head] = .vacated
+        head += 1
+        droppedCount += 1
+    }
+
     /// Cuts off the dropped prefix.
     private mutating func compact() {
         guard head > 0 else { return }
@@ -105,19 +135,24 @@ struct MailboxStateMachine<Consumer, Sender> {
     }
 
     /// Queues frames that must come first (the retry field, replayed events), beyond
-    /// the capacity: their number is bounded by the backlog's capacity. Only before the
-    /// reader started.
+    /// both limits: they are bounded by the backlog's capacity and byte limit. Their bytes
+    /// count in ``queuedBytes``, so live frames overflow sooner until the reader takes them.
+    /// Only before the reader started.
     mutating func prepend(_ deliveries: [Delivery]) {
         guard case .open = phase, !deliveries.isEmpty else { return }
         compact()
         queue.insert(contentsOf: deliveries, at: 0)
-        for delivery in deliveries { noteAccepted(delivery) }
+        for delivery in deliveries {
+            queuedBytes += delivery.frame.count
+            noteAccepted(delivery)
+        }
     }
 
     mutating func enqueue(_ delivery: Delivery) -> EnqueueAction {
         guard case .open = phase else { return .rejected }
-        if liveCount < capacity && blocked.isEmpty {
+        if admits(delivery) {
             queue.append(delivery)
+            queuedBytes += delivery.frame.count
             noteAccepted(delivery)
             if let waiting = consumer {
                 consumer = nil
@@ -127,12 +162,18 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         switch policy.kind {
         case .dropOldest:
-            head += 1
+            // As many as it takes for the new frame to fit, all of them if it is oversized.
+            // Each frame is dropped at most once, so this is O(1) amortized per frame.
+            var dropped = 0
+            while !admits(delivery) {
+                dropHead()
+                dropped += 1
+            }
             if head >= capacity { compact() }
-            droppedCount += 1
             queue.append(delivery)
+            queuedBytes += delivery.frame.count
             noteAccepted(delivery)
-            return .queuedDropping(dropped: 1)
+            return .queuedDropping(dropped: dropped)
         case .coalesce:
             let dropped = coalesce(with: delivery)
             noteAccepted(delivery)
@@ -144,6 +185,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         case .suspendSender:
             nextTicket += 1
             blocked.append(BlockedSend(ticket: nextTicket, delivery: delivery, sender: nil))
+            queuedBytes += delivery.frame.count
             noteAccepted(delivery)
             return .suspend(ticket: nextTicket)
         }
@@ -187,6 +229,7 @@ struct MailboxStateMachine<Consumer, Sender> {
                 if let sender = send.sender { senders.append(sender) }
             }
             blocked.removeAll()
+            queuedBytes = 0
             return .batch(senders: senders)
         }
         switch phase {
@@ -222,6 +265,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         if drain, let last {
             queue.append(last)
+            queuedBytes += last.frame.count
             noteAccepted(last)
         }
         if drain && queuedCount > 0 {
@@ -237,6 +281,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         queue.removeAll()
         head = 0
         blocked.removeAll()
+        queuedBytes = 0
         phase = .finished(reason)
         return action
     }
@@ -249,13 +294,13 @@ struct MailboxStateMachine<Consumer, Sender> {
     }
 
     /// Removes every queued event that a newer one with the same name supersedes (the
-    /// new `delivery` included); then, if less than a quarter of the capacity is free, the
-    /// oldest frames until a quarter is; appends `delivery`. Returns how many frames were
-    /// removed.
+    /// new `delivery` included); then, if less than a quarter of the capacity, or of the
+    /// byte limit once `delivery` is in, is free, the oldest frames until a quarter of both
+    /// is (or the queue is empty); appends `delivery`. Returns how many frames were removed.
     ///
-    /// The scan is O(capacity), and the quarter keeps it to one scan per capacity/4 frames:
-    /// freeing one slot per scan made a full queue of distinct names cost O(capacity) per
-    /// frame (115x `dropOldest`'s time in `FANOUT_ONLY=overload`).
+    /// The scan is O(capacity), and the quarter keeps it to one scan per capacity/4 frames
+    /// (or per byteLimit/4 bytes): freeing one slot per scan made a full queue of distinct
+    /// names cost O(capacity) per frame (115x `dropOldest`'s time in `FANOUT_ONLY=overload`).
     private mutating func coalesce(with delivery: Delivery) -> Int {
         compact()
         let before = queue.count
@@ -270,8 +315,16 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         queue = kept
         let room = max(1, capacity / 4)
-        if capacity - queue.count < room { queue.removeFirst(queue.count - (capacity - room)) }
+        let byteTarget = byteLimit - byteLimit / 4
+        var excess = max(0, queue.count - (capacity - room))
+        var bytes = queue[excess...].reduce(0) { $0 + $1.frame.count }
+        while excess < queue.count && delivery.frame.count > byteTarget - bytes {
+            bytes -= queue[excess].frame.count
+            excess += 1
+        }
+        queue.removeFirst(excess)
         queue.append(delivery)
+        queuedBytes = bytes + delivery.frame.count
         let dropped = before + 1 - queue.count
         droppedCount += dropped
         return dropped

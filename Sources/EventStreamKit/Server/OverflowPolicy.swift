@@ -1,9 +1,14 @@
 /// What a connection does when its queue is full because its client reads too slowly.
 ///
+/// A queue is full when it holds ``EventServer/Configuration/queueCapacity`` frames or when
+/// the next frame would take it past ``EventServer/Configuration/queueByteLimit`` bytes: the
+/// policy applies to whichever limit is hit first. An empty queue always takes a frame, even
+/// one larger than the byte limit, so that it can be delivered.
+///
 /// Whatever the policy, a stalled client never delays delivery to the others and never
-/// holds more than its queue's capacity (plus, with ``suspendSender(timeout:)``, one frame
-/// per suspended sender). Every frame that is not delivered is counted and reported as
-/// ``LifecycleEvent/droppedEvents(source:connection:count:)``.
+/// holds more than its queue's limits (plus one oversized frame, and, with
+/// ``suspendSender(timeout:)``, one frame per suspended sender). Every frame that is not
+/// delivered is counted and reported as ``LifecycleEvent/droppedEvents(source:connection:count:)``.
 public struct OverflowPolicy: Hashable, Sendable, CustomStringConvertible {
     enum Kind: Hashable, Sendable {
         case dropOldest
@@ -14,8 +19,9 @@ public struct OverflowPolicy: Hashable, Sendable, CustomStringConvertible {
 
     let kind: Kind
 
-    /// Drop the oldest queued frame to make room for the new one. The client sees a gap,
-    /// which it can notice by its event IDs. The default.
+    /// Drop the oldest queued frames, as many as it takes, to make room for the new one (a
+    /// large frame may push out several small ones). The client sees a gap, which it can
+    /// notice by its event IDs. The default.
     public static let dropOldest = OverflowPolicy(kind: .dropOldest)
 
     /// Disconnect the client; its queued frames are dropped. It reconnects with
@@ -30,9 +36,10 @@ public struct OverflowPolicy: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Keep only the newest queued frame per event name; then, if less than a quarter of
-    /// the queue is free, drop the oldest frames until a quarter is (merging scans the
-    /// queue, so it frees enough for the next quarter of frames). Right for tickers and
-    /// presence, where only the latest value matters.
+    /// the queue's frames or of its bytes is free (the new frame counted), drop the oldest
+    /// frames until a quarter of both is (merging scans the queue, so it frees enough for
+    /// the next quarter of frames). Right for tickers and presence, where only the latest
+    /// value matters.
     public static let coalesce = OverflowPolicy(kind: .coalesce)
 
     public var description: String {

@@ -3,7 +3,7 @@
 /// Implementations must write chunks in the order they are given, and should throw
 /// once the peer is gone, so that the writer's owner can stop.
 ///
-/// The requirement is `nonisolated(nonsending)`: a conforming `write` marked so runs on the
+/// The requirements are `nonisolated(nonsending)`: a conforming `write` marked so runs on the
 /// caller's executor, and a connection actor writing to it does not hop per write. A plain
 /// `async` implementation conforms too.
 public protocol EventStreamSink: Sendable {
@@ -12,6 +12,40 @@ public protocol EventStreamSink: Sendable {
     /// - Parameter chunk: Bytes in `text/event-stream` format, never empty.
     /// - Throws: Any error once the stream cannot be written any more.
     nonisolated(nonsending) func write(_ chunk: [UInt8]) async throws
+
+    /// Writes several encoded frames, in order, as if they were one chunk.
+    ///
+    /// ``EventConnection/run(writingTo:)`` calls this once per wake-up with everything that
+    /// was queued. The default implementation joins the frames into one array and calls
+    /// ``write(_:)`` (a single frame's bytes are passed on as they are, not copied).
+    /// Implement it to write frames without joining them, e.g. with `writev`: a frame is
+    /// shared by every connection it was sent to, and a joined copy costs memory per
+    /// connection for as long as the write takes.
+    ///
+    /// - Parameter frames: Frames in `text/event-stream` format, in the order they must be
+    ///   written. A frame may be empty (write nothing for it); the array is never empty.
+    /// - Throws: Any error once the stream cannot be written any more.
+    nonisolated(nonsending) func write(contentsOf frames: [EventFrame]) async throws
+}
+
+extension EventStreamSink {
+    /// Joins `frames` into one chunk and writes it with ``write(_:)``; a single frame goes
+    /// as it is, without a copy. Writes nothing if every frame is empty.
+    ///
+    /// - Parameter frames: Frames in `text/event-stream` format, in order.
+    /// - Throws: The error of ``write(_:)``.
+    public nonisolated(nonsending) func write(contentsOf frames: [EventFrame]) async throws {
+        if frames.count == 1 {
+            guard frames[0].count > 0 else { return }
+            try await write(frames[0].bytes)
+            return
+        }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(frames.reduce(0) { $0 + $1.count })
+        for frame in frames { chunk.append(contentsOf: frame.bytes) }
+        guard !chunk.isEmpty else { return }
+        try await write(chunk)
+    }
 }
 
 /// Writes one event stream to a sink: the low-level building block under the hub and
