@@ -6,6 +6,11 @@ import Darwin
 
 /// Where the HTTP server reports what it refused and why. A closure, so that any logging
 /// library plugs in with one line.
+///
+/// Every message is escaped before it reaches the destination, custom closures included:
+/// the bytes 0x00–0x1F and 0x7F, the C1 controls U+0080–U+009F and the separators U+2028
+/// and U+2029 become `\n`, `\r`, `\t`, `\x1B`, `\u{85}`, `\u{2028}` and so on, so that
+/// nothing a client sends (a path, a header) can end a log line and forge the next one.
 public struct HTTPLogger: Sendable {
     /// How much a message matters.
     public enum Level: String, Sendable, Comparable {
@@ -38,6 +43,6 @@ public struct HTTPLogger: Sendable {
     public static let silent = HTTPLogger { _, _ in }
 
     func callAsFunction(_ level: Level, _ message: @autoclosure () -> String) {
-        body(level, message())
+        body(level, Self.escapingControlCharacters(message()))
     }
 }
