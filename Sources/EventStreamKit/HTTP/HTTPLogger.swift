@@ -16,9 +16,22 @@ public struct HTTPLogger: Sendable {
     public enum Level: String, Sendable, Comparable {
         case debug, info, warning, error
 
+        /// Whether `lhs` matters less than `rhs`.
         public static func < (lhs: Level, rhs: Level) -> Bool {
-            let order: [Level] = [.debug, .info, .warning, .error]
-            return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
+            lhs.index < rhs.index
+        }
+
+        /// The levels, least important first.
+        static let ordered: [Level] = [.debug, .info, .warning, .error]
+
+        /// The level's position in ``ordered``.
+        var index: Int {
+            switch self {
+            case .debug: 0
+            case .info: 1
+            case .warning: 2
+            case .error: 3
+            }
         }
     }
 
