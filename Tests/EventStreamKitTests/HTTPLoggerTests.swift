@@ -1,8 +1,61 @@
 @testable import EventStreamKit
 import Synchronization
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 private typealias Machine = LogWriterStateMachine<Int>
+
+/// Time that moves only when the test says so.
+private final class ManualTime: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { instant.withLock { $0 } }
+    func advance(by duration: Duration) { instant.withLock { $0 += duration } }
+}
+
+/// A pipe whose kernel buffer is full from the start and whose read end nobody reads until
+/// ``drain(until:)``: a log destination that never drains.
+private struct StuckPipe {
+    let readEnd: Int32
+    let writeEnd: Int32
+
+    init() throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw SocketError("pipe") }
+        readEnd = ends[0]
+        writeEnd = ends[1]
+        // Fill the buffer without blocking, then make the write end blocking again: the
+        // writer's next write(2) blocks until somebody reads.
+        let flags = fcntl(writeEnd, F_GETFL)
+        _ = fcntl(writeEnd, F_SETFL, flags | O_NONBLOCK)
+        let filler = [UInt8](repeating: UInt8(ascii: "."), count: 4096)
+        while filler.withUnsafeBytes({ write(writeEnd, $0.baseAddress, $0.count) }) > 0 {}
+        _ = fcntl(writeEnd, F_SETFL, flags)
+        _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+    }
+
+    /// Stops `writer`, reads the pipe until the writer has written everything and ended,
+    /// then closes both ends. Returns what the writer wrote (the filler left out).
+    func drain(until writer: LogWriter) async throws -> String {
+        writer.stop()
+        let received = try await withDeadline(.seconds(30), "the writer to finish") { [readEnd] in
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let exited = writer.hasExited
+                while case let count = chunk.withUnsafeMutableBytes({ read(readEnd, $0.baseAddress, $0.count) }), count > 0 {
+                    received += chunk[..<count]
+                }
+                if exited { return received }
+                await Task.yield()
+            }
+        }
+        close(readEnd)
+        close(writeEnd)
+        return String(decoding: received.drop { $0 == UInt8(ascii: ".") }, as: UTF8.self)
+    }
+}
 
 @Suite("HTTPLogger: escaping")
 struct HTTPLoggerEscapingTests {
@@ -29,12 +82,17 @@ struct HTTPLoggerEscapingTests {
         #expect(HTTPLogger.escapingControlCharacters(example.message) == example.expected)
     }
 
-    @Test("a custom closure gets the escaped message")
+    @Test("a custom closure gets the escaped message, and a level below the minimum is not even built")
     func customClosuresGetEscapedMessages() {
         let received = Mutex<[String]>([])
         let logger = HTTPLogger { _, message in received.withLock { $0.append(message) } }
         logger(.info, "404 GET /x\r\nHost: forged")
         #expect(received.withLock { $0 } == [#"404 GET /x\r\nHost: forged"#])
+
+        let built = Counter()
+        let quiet = HTTPLogger.writing(to: .standardError, minimum: .error)
+        quiet(.info, { built.increment(); return "never built" }())
+        #expect(built.count == 0)
     }
 }
 
@@ -121,5 +179,96 @@ struct LogWriterStateMachineTests {
         #expect(machine.nextAction(now: now) == .exit)
         #expect(machine.enqueue("late\n", level: .info, now: now).outcome == .dropped)
         #expect(machine.flush(4) == nil)
+    }
+}
+
+@Suite("HTTPLogger: logging never blocks")
+struct HTTPLoggerNonBlockingTests {
+    @Test("100,000 lines from eight tasks to a destination that never drains: every call returns, lines are dropped and counted, the queue stays within its bound")
+    func neverDrainingDestination() async throws {
+        let pipe = try StuckPipe()
+        let writer = LogWriter(descriptor: pipe.writeEnd, limits: LogLimits(rate: nil))
+        let logger = HTTPLogger.writing(to: writer)
+        try await withDeadline(.seconds(60), "100,000 log calls") {
+            await withDiscardingTaskGroup { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        for index in 0..<12_500 { logger(.info, "404 GET /missing/\(task)/\(index)") }
+                    }
+                }
+            }
+        }
+        let counters = writer.counters
+        #expect(counters.dropped > 0)
+        #expect(counters.peakQueuedBytes <= writer.limits.byteLimit)
+        #expect(counters.peakQueuedBytes > writer.limits.byteLimit - 100)
+
+        let written = try await pipe.drain(until: writer)
+        let lines = written.split(separator: "\n")
+        #expect(lines.last?.contains("\(counters.dropped) log lines dropped") == true, "\(lines.suffix(2))")
+        #expect(lines.count - 1 + counters.dropped == 100_000)
+        #expect(lines.first?.hasPrefix("[EventStreamKit] info: 404 GET /missing/") == true)
+    }
+
+    @Test("with an injected clock: a burst over the bucket is suppressed and counted, and the next second lets more through")
+    func rateLimitWithInjectedClock() async throws {
+        let pipe = try StuckPipe()
+        let time = ManualTime()
+        let writer = LogWriter(descriptor: pipe.writeEnd, limits: LogLimits(rate: .standard), now: { time.now })
+        let logger = HTTPLogger.writing(to: writer, minimum: .debug)
+        for index in 0..<500 { logger(.debug, "refused \(index)") }
+        #expect(writer.counters.suppressed == 300)
+        logger(.error, "an error still gets through")
+        #expect(writer.counters.suppressed == 300)
+        time.advance(by: .seconds(1))
+        for index in 0..<150 { logger(.debug, "refused again \(index)") }
+        #expect(writer.counters.suppressed == 350)
+        #expect(writer.counters.dropped == 0)
+
+        time.advance(by: .seconds(1))
+        let written = try await pipe.drain(until: writer)
+        // 200 in the first burst, the error, 100 the next second, and the report.
+        let expectedLines = 302
+        #expect(written.split(separator: "\n").count == expectedLines)
+        #expect(written.contains("350 log lines suppressed"))
+    }
+
+    @Test("the standard streams' writers are shared, and a flush returns once the line is out")
+    func standardStreams() {
+        #expect(LogWriter.standardError === LogWriter.standardError)
+        HTTPLogger.standardError(minimum: .debug)(.debug, "HTTPLoggerTests: a line to standard error")
+        #expect(HTTPLogger.flushStandardStreams(timeout: .seconds(10)))
+    }
+
+    @Test("a server whose log never drains answers 5,000 unknown paths (each logged) and then /health")
+    func serverWithAStuckLog() async throws {
+        let pipe = try StuckPipe()
+        let writer = LogWriter(descriptor: pipe.writeEnd, limits: LogLimits(byteLimit: 16 * 1024, rate: nil))
+        let server = try TestServer.start { configuration in
+            configuration.logger = .writing(to: writer)
+        } routes: { router, _ in
+            router.get("/health") { _ in HTTPResponse(text: "ok\n") }
+        }
+        let notFound = Counter()
+        try await withDeadline(.seconds(120), "5,000 requests and /health") {
+            try await withThrowingDiscardingTaskGroup { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: task, to: 5_000, by: 8) {
+                            let response = try await server.exchange("GET /missing/\(index) HTTP/1.1\r\nConnection: close\r\n\r\n")
+                            if response.hasPrefix("HTTP/1.1 404 ") { notFound.increment() }
+                        }
+                    }
+                }
+            }
+            let health = try await server.exchange("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+            #expect(health.hasPrefix("HTTP/1.1 200 "))
+            #expect(health.hasSuffix("ok\n"))
+        }
+        #expect(notFound.count == 5_000)
+        #expect(writer.counters.dropped > 0)
+        #expect(writer.counters.peakQueuedBytes <= 16 * 1024)
+        await server.stop()
+        _ = try await pipe.drain(until: writer)
     }
 }
