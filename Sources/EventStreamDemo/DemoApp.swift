@@ -162,7 +162,11 @@ struct DemoApp: Sendable {
     }
 }
 
-/// One line on standard output, written at once.
+/// One line on standard output, `line` and a newline, through the library's writer: never
+/// blocks serving, whatever reads the output (control characters come out escaped; past 100
+/// lines a second, lines are counted instead). Queued lines are written at exit.
 func log(_ line: String) {
-    writeOut(line + "\n")
+    standardOutput(.info, line)
 }
+
+private let standardOutput = HTTPLogger.standardOutput(format: .bare)
