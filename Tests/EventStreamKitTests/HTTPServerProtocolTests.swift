@@ -119,6 +119,29 @@ struct HTTPServerProtocolTests {
         await server.stop()
     }
 
+    /// An event stream whose client stops reading is closed once a write has waited the
+    /// write timeout, whatever the overflow policy: it reconnects and replays, instead of
+    /// holding its buffers forever.
+    @Test func aStalledStreamIsClosedAfterTheWriteTimeout() async throws {
+        let blob = try EventType<String>("blob", marshal: .text)
+        let server = try TestServer.start { $0.writeTimeout = .milliseconds(300) }
+        let client = try server.client()
+        var small: Int32 = 4096
+        _ = setsockopt(client.socket.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        try await client.send("GET /events?user=stalled HTTP/1.1\r\nHost: t\r\n\r\n")
+        _ = try await client.read { $0.contains("\r\n\r\n") }  // then it never reads again
+        try await waitUntil("registered") { await server.hub.clientCount == 1 }
+        let padding = String(repeating: "x", count: 64 * 1024)
+        try await waitUntil("closed", timeout: .seconds(10)) {
+            _ = try? await server.hub.send(padding, as: blob)
+            return await server.hub.clientCount == 0
+        }
+        #expect(server.log.all.contains { $0.contains("past the write timeout") })
+        try await waitUntil("released") { server.server.connectionCount == 0 }
+        client.close()
+        await server.stop()
+    }
+
     /// A body that stops arriving is closed after the body timeout.
     @Test func aStalledBodyIsClosedAfterTheBodyTimeout() async throws {
         let server = try TestServer.start { $0.bodyTimeout = .milliseconds(200) }

@@ -22,12 +22,16 @@ extension Socket {
     /// storage (no joined copy), waiting for writability when the kernel's buffer is full.
     ///
     /// - Throws: ``SocketError`` if the peer is gone, or the poller's error.
-    nonisolated(nonsending) func writeAll(head: [UInt8], frames: [EventFrame], poller: Poller) async throws {
+    nonisolated(nonsending) func writeAll(head: [UInt8], frames: [EventFrame], poller: Poller, deadline: WriteDeadline? = nil) async throws {
         var remaining = frames.reduce(head.count) { $0 + $1.count }
         var cursor = VectoredCursor()
+        var waited = false
+        defer { if waited { deadline?.disarm() } }
         while remaining > 0 {
             let written = try write(vectored: frames, head: head, from: &cursor)
             if written == 0 {
+                waited = true
+                if let deadline, !deadline.arm() { throw SocketError("send", code: EPIPE) }
                 try await poller.waitWritable(fd)
             } else {
                 remaining -= written

@@ -1,15 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// Writes an event stream to a socket: straight from the writing task, waiting on the poller
 /// only when the kernel's buffer is full. The response head goes out with the first write.
+///
+/// A write the client does not take is bounded in time by `writeDeadline`: armed when the
+/// kernel's buffer is full, cleared once the write is done.
 final class SocketSink: EventStreamSink {
     let socket: Socket
     let poller: Poller
+    let writeDeadline: WriteDeadline?
     private let pendingHead: Mutex<[UInt8]?>
 
-    init(socket: Socket, poller: Poller, head: [UInt8]) {
+    init(socket: Socket, poller: Poller, head: [UInt8], writeDeadline: WriteDeadline? = nil) {
         self.socket = socket
         self.poller = poller
+        self.writeDeadline = writeDeadline
         self.pendingHead = Mutex(head)
     }
 
@@ -30,7 +40,7 @@ final class SocketSink: EventStreamSink {
     /// Writes the frames with vectored I/O straight from their shared storage, the pending
     /// response head first: nothing is joined or copied per connection.
     nonisolated(nonsending) func write(contentsOf frames: [EventFrame]) async throws {
-        try await socket.writeAll(head: takeHead() ?? [], frames: frames, poller: poller)
+        try await socket.writeAll(head: takeHead() ?? [], frames: frames, poller: poller, deadline: writeDeadline)
     }
 
     private func takeHead() -> [UInt8]? {
@@ -38,19 +48,31 @@ final class SocketSink: EventStreamSink {
     }
 
     nonisolated(nonsending) func writeAll(_ bytes: [UInt8]) async throws {
-        try await socket.writeAll(bytes, poller: poller)
+        try await socket.writeAll(bytes, poller: poller, deadline: writeDeadline)
     }
+}
+
+/// Bounds how long a write may wait for its client: ``arm`` before each wait (returns
+/// `false` if the connection was shut down meanwhile: the write fails), ``disarm`` once the
+/// write that waited is done.
+struct WriteDeadline: Sendable {
+    let arm: @Sendable () -> Bool
+    let disarm: @Sendable () -> Void
 }
 
 extension Socket {
     /// Writes every byte, waiting for writability when the kernel's buffer is full.
-    nonisolated(nonsending) func writeAll(_ bytes: [UInt8], poller: Poller) async throws {
+    nonisolated(nonsending) func writeAll(_ bytes: [UInt8], poller: Poller, deadline: WriteDeadline? = nil) async throws {
         var offset = 0
+        var waited = false
+        defer { if waited { deadline?.disarm() } }
         while offset < bytes.count {
             let written = try bytes.withUnsafeBytes { raw in
                 try write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
             }
             if written == 0 {
+                waited = true
+                if let deadline, !deadline.arm() { throw SocketError("send", code: EPIPE) }
                 try await poller.waitWritable(fd)
             } else {
                 offset += written

@@ -185,7 +185,8 @@ final class Mailbox: Sendable {
 
     /// Runs `action` once the stream is over (at once if it already is), before the reader
     /// sees the end. Costs no task: the transport uses it to unblock a write stuck on a
-    /// client that stopped reading.
+    /// client that stopped reading. It runs under a lock, so it must be quick and must not
+    /// call this mailbox.
     func onFinish(_ action: @escaping @Sendable () -> Void) {
         let now = finishActions.withLock { state -> Bool in
             if state.isFinished { return true }
@@ -197,13 +198,16 @@ final class Mailbox: Sendable {
 
     private func notifyIfFinished() {
         guard endReason != nil else { return }
-        let actions = finishActions.withLock { state -> [@Sendable () -> Void] in
-            guard !state.isFinished else { return [] }
+        // The actions run under the lock: the reader, which also comes here before it sees
+        // the end, waits until they are done. Else it could end the stream, and the transport
+        // close the socket, while another thread is still about to shut it down: by then its
+        // descriptor number may belong to another connection.
+        finishActions.withLock { state in
+            guard !state.isFinished else { return }
             state.isFinished = true
-            defer { state.actions.removeAll() }
-            return state.actions
+            for action in state.actions { action() }
+            state.actions.removeAll()
         }
-        for action in actions { action() }
     }
 
     private func perform(_ action: Machine.FinishAction) {
