@@ -9,6 +9,8 @@
 /// The server performs an expiry's shutdown under the same lock that releases a connection
 /// before its descriptor is closed, so a handle that is current is still open.
 ///
+/// (Docs/Decisions/0005-connection-handles.md)
+///
 /// `Cancel` is what a source resolver's deadline runs when it passes (a closure in the
 /// server, a token in tests).
 struct ConnectionTable<Cancel> {

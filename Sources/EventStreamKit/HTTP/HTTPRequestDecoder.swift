@@ -5,7 +5,8 @@
 ///
 /// What it holds is bounded: while a head is incomplete, at most
 /// ``HTTPRequestHeadParser/Limits/maxHeadSize`` bytes plus one read; while a body arrives, at
-/// most ``Limits/maxBodySize`` plus one read. Between requests it holds no storage at all.
+/// most ``Limits/maxBodySize`` plus one read (and, for a moment, the body's copy handed to
+/// the handler). Between requests it holds no storage at all.
 struct HTTPRequestDecoder {
     /// Bounds on what one request may be.
     struct Limits: Hashable, Sendable {

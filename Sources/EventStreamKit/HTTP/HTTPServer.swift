@@ -60,8 +60,8 @@ public final class HTTPServer: Sendable {
         /// Default: 10 s.
         ///
         /// All timeouts are checked by one sweep timer for the whole server, every quarter
-        /// of the shortest one (at most every second, at least every 10 ms): each acts up to
-        /// that much late.
+        /// of the shortest one, the 2 s of a lingering close included (so at most every
+        /// 500 ms, at least every 10 ms): each acts up to that much late.
         public var sourceTimeout: Duration = .seconds(10)
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
@@ -74,6 +74,7 @@ public final class HTTPServer: Sendable {
         /// A process that runs out of descriptors fails in places far from the server:
         /// libdispatch, which runs Swift's timers on Linux, opens `/proc` files and timerfds
         /// as it goes, and crashes the process or leaves a timer unarmed when it cannot.
+        /// (Docs/Decisions/0004-descriptor-reserve.md)
         public var descriptorReserve = 64
         /// Where refusals and errors are reported. Default: standard error.
         public var logger = HTTPLogger.standardError()
@@ -323,7 +324,8 @@ public final class HTTPServer: Sendable {
     /// ``Configuration/bodyTimeout``, ``Configuration/writeTimeout``, a lingering close), and
     /// cancels source resolvers that passed ``Configuration/sourceTimeout``: one timer for the
     /// whole server, not one per connection. It looks every quarter of the shortest timeout
-    /// (at most every second, at least every 10 ms), so a timeout acts up to that much late.
+    /// (the 2 s lingering close included, so at most every 500 ms; at least every 10 ms), so
+    /// a timeout acts up to that much late. (Docs/Decisions/0003-one-sweep-timer.md)
     private func sweepSlowClients() async {
         let shortest = [configuration.headTimeout, configuration.bodyTimeout, configuration.writeTimeout, configuration.sourceTimeout, Self.lingerTimeout].min()!
         // At least 10 ms, so that a zero timeout cannot make this spin.

@@ -20,6 +20,7 @@ extension Socket {
 
     /// Writes `head`, then every frame's bytes, in order, straight from the frames' own
     /// storage (no joined copy), waiting for writability when the kernel's buffer is full.
+    /// (Docs/Decisions/0007-byte-budgets-and-vectored-writes.md)
     ///
     /// - Throws: ``SocketError`` if the peer is gone, or the poller's error.
     nonisolated(nonsending) func writeAll(head: [UInt8], frames: [EventFrame], poller: Poller, deadline: WriteDeadline? = nil) async throws {

@@ -11,6 +11,7 @@ struct StreamHandoff: Sendable {
 /// Event streams waiting for their own task (see ``HTTPServer/run()``): connection tasks hand
 /// them in, one loop takes them out. It ends only when closed and empty: cancellation does
 /// not drop what it holds, so no stream is left without a task and a socket without an owner.
+/// (Docs/Decisions/0002-stream-handoff.md)
 final class StreamHandoffs: Sendable {
     private struct State {
         var pending: [StreamHandoff] = []

@@ -8,6 +8,7 @@ import Synchronization
 /// Why not `AsyncStream`: it suspends the reader once per element (about 1 µs each), and
 /// its buffer policies cannot disconnect a client, suspend a sender or coalesce by name.
 /// The logic lives in ``MailboxStateMachine``; this class only locks and wakes.
+/// (Docs/Decisions/0001-mailbox-not-asyncstream.md)
 final class Mailbox: Sendable {
     typealias Machine = MailboxStateMachine<UnsafeContinuation<Void, Never>, UnsafeContinuation<Bool, Never>>
 

@@ -2,6 +2,8 @@
 /// operation must do next. No locks, no tasks: ``Mailbox`` runs it under a `Mutex` and
 /// performs the actions it returns, and the tests drive it directly.
 ///
+/// Bounded in frames and in bytes (Docs/Decisions/0007-byte-budgets-and-vectored-writes.md).
+///
 /// The queue has two limits, `capacity` frames and `byteLimit` bytes (blocked senders'
 /// frames included); the overflow policy applies to whichever is hit first. A frame is
 /// always accepted into an empty queue, however large, so that it can still be delivered:

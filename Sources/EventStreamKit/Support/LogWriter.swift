@@ -9,7 +9,7 @@ import Darwin
 
 /// Writes log lines to one file descriptor from a thread of its own, so that whoever logs
 /// never waits for the destination: a pipe nobody reads, a paused terminal or a busy
-/// journal blocks this thread and nothing else.
+/// journal blocks this thread and nothing else. (Docs/Decisions/0006-non-blocking-log.md)
 ///
 /// ``enqueue(_:level:)`` takes a lock for the time it takes to append a line and never
 /// waits for the writer: it wakes it with a semaphore, whose signal cannot block. What
