@@ -125,8 +125,18 @@ struct RequestReader {
     /// Bytes read since this task last waited: past 64 KiB it yields, so that a client whose
     /// socket always has bytes cannot hold a thread of the pool.
     private var readSinceWait = 0
+    /// The last read brought only a few bytes of an unfinished request: the client sends it
+    /// in dribbles (one byte per packet, say).
+    private var isDribbling = false
     private static let chunkSize = 16 * 1024
     private static let bytesPerTurn = 64 * 1024
+    /// A read smaller than this that leaves the request unfinished is a dribble.
+    private static let dribble = 512
+    /// How long a dribbling client's bytes are left to gather before the next read: without
+    /// it, every byte would cost a wake-up, a read and a re-arm, and a head sent one byte
+    /// per packet would cost ~40x the CPU of the same head sent whole. A request sent whole
+    /// never waits; one sent in a few large segments neither.
+    private static let dribbleDelay: Duration = .milliseconds(5)
 
     init(socket: Socket, poller: Poller, decoder: HTTPRequestDecoder) {
         self.socket = socket
@@ -140,7 +150,10 @@ struct RequestReader {
     /// cleanly first.
     mutating func readHead() async throws -> (HTTPRequestHead, HTTPRequestDecoder.Framing)? {
         while true {
-            if let next = try decoder.nextHead() { return next }
+            if let next = try decoder.nextHead() {
+                isDribbling = false  // a complete head: the next wait is for a new request
+                return next
+            }
             guard try await fill() else {
                 if decoder.buffered == 0 { return nil }
                 throw HTTPParseError(.badRequest, "connection closed in the middle of a request head")
@@ -150,7 +163,10 @@ struct RequestReader {
 
     mutating func readBody(count: Int) async throws -> [UInt8] {
         while true {
-            if let body = decoder.takeBody(count: count) { return body }
+            if let body = decoder.takeBody(count: count) {
+                isDribbling = false
+                return body
+            }
             guard try await fill() else { throw HTTPParseError(.badRequest, "connection closed in the middle of a request body") }
         }
     }
@@ -166,6 +182,7 @@ struct RequestReader {
             }
             switch result {
             case .bytes(let count):
+                isDribbling = count < Self.dribble
                 readSinceWait += count
                 if readSinceWait >= Self.bytesPerTurn {
                     readSinceWait = 0
@@ -174,6 +191,12 @@ struct RequestReader {
                 return true
             case .endOfFile:
                 return false
+            case .wouldBlock where isDribbling:
+                // Let the rest gather, then read it all at once. The socket's deadline still
+                // runs: a shutdown by the sweep is seen at the next read.
+                isDribbling = false
+                readSinceWait = 0
+                try await Task.sleep(for: Self.dribbleDelay)
             case .wouldBlock:
                 readSinceWait = 0
                 try await poller.waitReadable(socket.fd)
