@@ -32,6 +32,7 @@ extension HTTPServer {
         }
 
         socket.setNoDelay()
+        if let size = configuration.streamSendBufferSize { socket.setSendBufferSize(size) }
         let timeout = configuration.writeTimeout
         let deadline = WriteDeadline(
             arm: { self.setDeadline(.write, after: timeout, for: handle) },

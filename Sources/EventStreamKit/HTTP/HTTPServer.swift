@@ -63,6 +63,11 @@ public final class HTTPServer: Sendable {
         /// of the shortest one, the 2 s of a lingering close included (so at most every
         /// 500 ms, at least every 10 ms): each acts up to that much late.
         public var sourceTimeout: Duration = .seconds(10)
+        /// The kernel's send buffer for each event stream (`SO_SNDBUF`; Linux doubles it for
+        /// its bookkeeping), or `nil` for the kernel's automatic sizing, which grows a stalled
+        /// client's buffer to megabytes (`tcp_wmem`). A bound here bounds the kernel memory a
+        /// client that stops reading can pin until ``writeTimeout`` closes it. Default: 128 KiB.
+        public var streamSendBufferSize: Int? = 128 * 1024
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
         public var maxConnections = 10_000

@@ -126,6 +126,12 @@ struct Socket: Hashable, Sendable {
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Fixes the kernel's send buffer (`SO_SNDBUF`), turning off its automatic sizing.
+    func setSendBufferSize(_ size: Int) {
+        var value = Int32(clamping: size)
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> ReadResult {
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
