@@ -269,6 +269,15 @@ def connect(port, timeout=5.0, rcvbuf=None, nodelay=False):
     return s
 
 
+def close_all(sockets):
+    """Closes every socket, ignoring errors (the server may have closed them first)."""
+    for s in list(sockets):
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
 def read_response(sock, deadline):
     """Reads one HTTP/1.1 response (Content-Length or until EOF). Returns
     (status, headers dict lower-cased, body bytes, leftover bytes) or raises."""

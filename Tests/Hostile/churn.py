@@ -320,11 +320,7 @@ def main():
             return H.emit(figures, violations, args.measure_only)
         finally:
             stop.set()
-            for s in list(slow):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            H.close_all(slow)
             H.Server.kill_all()
 
     H.main_wrapper(run)

@@ -141,11 +141,7 @@ def main():
                 violations.append("the server died")
             return H.emit(figures, violations, args.measure_only)
         finally:
-            for s in readers:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            H.close_all(readers)
             H.Server.kill_all()
 
     H.main_wrapper(run)
