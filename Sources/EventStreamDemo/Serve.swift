@@ -66,6 +66,9 @@ struct ServeOptions {
 nonisolated func serve(_ options: ServeOptions) async {
     // Signals first, before the listener exists: a SIGTERM that arrives once "serving" is
     // printed must stop the server, and the sources' descriptors are taken while any are free.
+    // A server must outlive the reader of its output: SIGPIPE would end it at the first write
+    // to a closed pipe (the library's own log writer and sockets already never raise it).
+    signal(SIGPIPE, SIG_IGN)
     let (stopRequests, requestStop) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     let signals = [SIGTERM, SIGINT].map { number in
         signal(number, SIG_IGN)

@@ -239,6 +239,30 @@ struct HTTPLoggerNonBlockingTests {
         #expect(reported.reduce(0, +) == 350, "\(reports)")
     }
 
+    /// A destination whose reader went away raises SIGPIPE at the next write(2), whose
+    /// default action ends the process: any client could kill the server with a request that
+    /// logs. The writer's thread blocks it: the lines are lost and counted, nothing else.
+    @Test("a destination whose reader is gone loses lines, never the process (SIGPIPE)")
+    func brokenPipe() async throws {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw SocketError("pipe") }
+        close(ends[0])  // the reader is gone
+        // The test runner may ignore SIGPIPE; the server's process does not. Restore the
+        // default for the test, so that it fails if the writer raises it.
+        var previous = sigaction()
+        var fallback = sigaction()
+        fallback.__sigaction_handler.sa_handler = SIG_DFL
+        sigaction(SIGPIPE, &fallback, &previous)
+        defer { sigaction(SIGPIPE, &previous, nil) }
+        let writer = LogWriter(descriptor: ends[1])
+        let logger = HTTPLogger.writing(to: writer, minimum: .debug)
+        for index in 0..<10 { logger(.warning, "refused request \(index)") }
+        #expect(writer.flush(timeout: .seconds(10)))
+        #expect(writer.counters.dropped == 10)
+        writer.stop()
+        close(ends[1])
+    }
+
     @Test("the standard streams' writers are shared, and a flush returns once the line is out")
     func standardStreams() {
         #expect(LogWriter.standardError === LogWriter.standardError)

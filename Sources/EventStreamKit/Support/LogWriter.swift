@@ -83,6 +83,14 @@ final class LogWriter: Sendable {
     }
 
     private func run() {
+        // A destination whose reader went away (`| head`, a restarted log shipper) makes
+        // write(2) raise SIGPIPE, whose default action ends the process: any client could
+        // then kill the server with one request that logs. Blocked on this thread, it stays
+        // pending here, and the write fails with EPIPE instead (the line is lost and counted).
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         while true {
             let instant = now()
             switch state.withLock({ $0.nextAction(now: instant) }) {
