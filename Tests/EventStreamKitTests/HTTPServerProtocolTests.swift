@@ -142,6 +142,25 @@ struct HTTPServerProtocolTests {
         await server.stop()
     }
 
+    /// Bodies arriving at once share one budget: a crowd of clients that each send most of a
+    /// body and stall cannot make the server hold maxConnections x maxBodySize.
+    @Test func requestBodiesShareOneBudget() async throws {
+        let server = try TestServer.start { $0.maxBufferedBodyBytes = 100 }
+        let stalling = try server.client()
+        try await stalling.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 80\r\n\r\nsome of it")
+        try await waitUntil("the first body is reserved") { server.server.state.withLock { $0.bufferedBodyBytes } == 80 }
+        let refused = try await server.exchange("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n" + String(repeating: "b", count: 50))
+        #expect(refused.hasPrefix("HTTP/1.1 503 "), "\(refused)")
+        try await stalling.send(String(repeating: "a", count: 70))
+        let answered = try await stalling.read { $0.hasSuffix(String(repeating: "a", count: 70)) }
+        #expect(answered.hasPrefix("HTTP/1.1 200 "))
+        let accepted = try await server.exchange("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\nConnection: close\r\n\r\n" + String(repeating: "b", count: 50))
+        #expect(accepted.hasPrefix("HTTP/1.1 200 "))
+        #expect(server.server.state.withLock { $0.bufferedBodyBytes } == 0)
+        stalling.close()
+        await server.stop()
+    }
+
     /// A body that stops arriving is closed after the body timeout.
     @Test func aStalledBodyIsClosedAfterTheBodyTimeout() async throws {
         let server = try TestServer.start { $0.bodyTimeout = .milliseconds(200) }

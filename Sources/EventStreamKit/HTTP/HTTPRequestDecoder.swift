@@ -38,6 +38,9 @@ struct HTTPRequestDecoder {
         HTTPHeadScanner(limits: limits.head, kind: "request", skipsLeadingEmptyLines: true)
     }
 
+    /// The most bytes one read adds (the server's read size).
+    static let readSize = 16 * 1024
+
     /// Bytes received and not yet taken.
     var buffered: Int { buffer.count - start }
 
@@ -69,6 +72,11 @@ struct HTTPRequestDecoder {
         scanner = Self.makeScanner(limits)
         let framing = try Self.framing(of: head, limits: limits)
         compact()
+        if framing.bodyLength > buffered {
+            // Room for the body and one read at once: growing by doubling would hold up to
+            // twice the body's size.
+            buffer.reserveCapacity(framing.bodyLength + Self.readSize)
+        }
         return (head, framing)
     }
 

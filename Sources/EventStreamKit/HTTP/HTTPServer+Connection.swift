@@ -25,6 +25,8 @@ extension HTTPServer {
                 guard let (head, framing) = try await reader.readHead() else { return }  // closed between requests
                 var body: [UInt8] = []
                 if framing.bodyLength > 0 {
+                    try reserveBodyBytes(framing.bodyLength)
+                    defer { releaseBodyBytes(framing.bodyLength) }
                     if framing.expectsContinue && reader.buffered < framing.bodyLength {
                         try await write(Self.continueResponse, to: socket, handle: handle)
                     }
@@ -62,6 +64,24 @@ extension HTTPServer {
         assert(released, "connection \(handle) released twice")
         poller.forget(socket.fd)
         socket.close()
+    }
+
+    /// Counts `count` bytes of a body about to be received against
+    /// ``Configuration/maxBufferedBodyBytes``.
+    ///
+    /// - Throws: ``HTTPParseError`` 503 if they do not fit.
+    func reserveBodyBytes(_ count: Int) throws(HTTPParseError) {
+        let limit = configuration.maxBufferedBodyBytes
+        let fits = state.withLock { state in
+            guard state.bufferedBodyBytes + count <= limit else { return false }
+            state.bufferedBodyBytes += count
+            return true
+        }
+        guard fits else { throw HTTPParseError(.serviceUnavailable, "request bodies arriving at once are over the server's limit of \(limit) bytes; try again") }
+    }
+
+    func releaseBodyBytes(_ count: Int) {
+        state.withLock { $0.bufferedBodyBytes -= count }
     }
 
     /// Sets what `handle` waits for, due `timeout` from now (`nil`: nothing). Returns `false`
@@ -128,7 +148,7 @@ struct RequestReader {
     /// The last read brought only a few bytes of an unfinished request: the client sends it
     /// in dribbles (one byte per packet, say).
     private var isDribbling = false
-    private static let chunkSize = 16 * 1024
+    private static let chunkSize = HTTPRequestDecoder.readSize
     private static let bytesPerTurn = 64 * 1024
     /// A read smaller than this that leaves the request unfinished is a dribble.
     private static let dribble = 512

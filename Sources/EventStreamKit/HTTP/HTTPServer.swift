@@ -44,6 +44,12 @@ public final class HTTPServer: Sendable {
         public var maxHeaderCount = 100
         /// The largest request body, in bytes. Default: 1 MiB.
         public var maxBodySize = 1 << 20
+        /// The most bytes of request bodies the server buffers at once, over all connections
+        /// (each body counted at its `Content-Length` from its head until it has arrived).
+        /// A request whose body would go over it is answered 503 and closed: without it,
+        /// thousands of clients that each send most of a body and stall could hold
+        /// `maxConnections` × `maxBodySize`. Default: 64 MiB.
+        public var maxBufferedBodyBytes = 64 << 20
         /// How long a client may take to send a request head, counted from the end of the
         /// previous response on a keep-alive connection; a slower one (slowloris), or an idle
         /// keep-alive connection, is closed. Default: 10 s.
@@ -98,6 +104,8 @@ public final class HTTPServer: Sendable {
         /// Open connections and their deadlines. One sweep timer checks them all.
         var table: Table
         /// Failed accepts in a row (EMFILE), so that an episode is logged once.
+        /// Request body bytes being received now (see ``Configuration/maxBufferedBodyBytes``).
+        var bufferedBodyBytes = 0
         var acceptFailures = 0
         /// Connections refused over ``Configuration/maxConnections`` since the last one
         /// admitted, so that an episode is logged once.
