@@ -25,6 +25,15 @@ struct ServeOptions {
     /// The HTTP server's head and write timeouts, in seconds (defaults: the library's).
     var headTimeout: Duration?
     var writeTimeout: Duration?
+    /// Host names answered besides the bound address, `localhost`, `127.0.0.1` and `[::1]`
+    /// (`--allowed-host`, repeatable): the demo refuses others (421) against DNS rebinding.
+    var extraAllowedHosts: [String] = []
+
+    /// The `Host` names the demo answers for.
+    var allowedHosts: [String] {
+        let bound = host.contains(":") ? "[\(host)]" : host
+        return [bound, "localhost", "127.0.0.1", "[::1]"] + extraAllowedHosts
+    }
 
     var isBenchMode: Bool { benchRate != nil }
 
@@ -46,6 +55,9 @@ struct ServeOptions {
             case "--backlog":
                 guard let count = Int(value), count >= 1 else { throw UsageError(description: "--backlog takes a positive event count, not \(value)") }
                 backlog = count
+            case "--allowed-host":
+                guard !value.isEmpty, HTTPServer.Configuration.isValidAllowedHost(value) else { throw UsageError(description: "--allowed-host takes a host name, with or without a port, not \(value)") }
+                extraAllowedHosts.append(value)
             case "--signin-rate":
                 guard let rate = Double(value), rate > 0 else { throw UsageError(description: "--signin-rate takes sign-ins per second, not \(value)") }
                 signInRate = rate
@@ -86,6 +98,7 @@ nonisolated func serve(_ options: ServeOptions) async {
         // The largest request the demo takes is a notification: 2,000 bytes of body and 200
         // of title, plus JSON and up to 1,000 user names.
         configuration.maxBodySize = 64 * 1024
+        configuration.allowedHosts = options.allowedHosts
         if let timeout = options.headTimeout { configuration.headTimeout = timeout }
         if let timeout = options.writeTimeout { configuration.writeTimeout = timeout }
         server = try HTTPServer(router: app.router, configuration: configuration)

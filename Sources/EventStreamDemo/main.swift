@@ -1,7 +1,7 @@
 import EventStreamKit
 
 // EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
-//                 [--signin-rate R] [--head-timeout S] [--write-timeout S]
+//                 [--signin-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
 //   serves the demo page, its JSON API and per-user event streams (the default command);
 // EventStreamDemo listen <url> [--header 'K: V']... [--last-event-id ID]
 //   prints a stream's events as JSON lines.
@@ -19,7 +19,7 @@ case "listen":
 case "help", "--help", "-h":
     print("""
     usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
-                                   [--signin-rate R] [--head-timeout S] [--write-timeout S]
+                                   [--signin-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
            EventStreamDemo listen <url> [--header 'K: V']... [--last-event-id ID]
     """)
 default:

@@ -21,8 +21,9 @@ struct DemoAPITests {
             return Running(demo: demo, port: port, poller: try Poller())
         }
 
-        /// The `Host` that ``request(_:_:body:headers:)`` sends: the server's own origin is `http://x`.
-        static let host = "x"
+        /// The `Host` that ``request(_:_:body:headers:)`` sends (one the demo answers for):
+        /// the server's own origin is `http://127.0.0.1`.
+        static let host = "127.0.0.1"
 
         /// Sends one request and returns the status, the head and the body.
         func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async throws -> (status: Int, head: String, body: String) {
@@ -160,6 +161,22 @@ struct DemoAPITests {
         try await demo.stop()
     }
 
+    /// DNS rebinding: another site's page, its name pointed at the demo's address, sends its
+    /// own name as `Host` and a matching `Origin`. The demo answers only for its own names.
+    @Test("a request for another host name is refused (421), however consistent its Origin", arguments: ["/signin", "/health", "/events"])
+    func otherHostNamesAreRefused(path: String) async throws {
+        let demo = try await Running.start()
+        let client = try LoopbackClient(port: demo.port, poller: demo.poller)
+        let method = path == "/signin" ? "POST" : "GET"
+        let body = #"{"user":"mallory"}"#
+        try await client.send("\(method) \(path) HTTP/1.1\r\nHost: evil.example:\(demo.port)\r\nOrigin: http://evil.example:\(demo.port)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let response = try await client.readToEnd()
+        #expect(response.hasPrefix("HTTP/1.1 421 "), "\(response)")
+        client.close()
+        #expect(try await demo.request("GET", "/health").status == 200)
+        try await demo.stop()
+    }
+
     @Test("notify needs the sender's token (401 saying how to sign in), JSON (415) and no foreign Origin (403)")
     func notifyNeedsTokenJSONAndOwnOrigin() async throws {
         let demo = try await Running.start()
@@ -181,7 +198,7 @@ struct DemoAPITests {
         for contentType in ["application/json", "Application/JSON; charset=utf-8", " application/json ;charset=UTF-8"] {
             #expect(try await demo.notify(body, token: token, headers: ["Content-Type": contentType]).status == 202, "\(contentType)")
         }
-        for origin in ["http://evil.example", "https://x", "http://x:80", "http://x.evil.example", "null"] {
+        for origin in ["http://evil.example", "https://127.0.0.1", "http://127.0.0.1:80", "http://127.0.0.1.evil.example", "null"] {
             #expect(try await demo.notify(body, token: token, headers: ["Origin": origin]).status == 403, "\(origin)")
         }
         for origin in ["http://\(Running.host)", "HTTP://\(Running.host.uppercased())"] {
@@ -197,12 +214,12 @@ struct DemoAPITests {
         #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "text/plain"]).status == 415)
         #expect(try await demo.request("POST", "/signin", body: user).status == 415)
         #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "application/json", "Origin": "http://evil.example"]).status == 403)
-        #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "application/json", "Origin": "http://x"]).status == 200)
+        #expect(try await demo.request("POST", "/signin", body: user, headers: ["Content-Type": "application/json", "Origin": "http://127.0.0.1"]).status == 200)
         let token = try await demo.signIn("alice")
         #expect(try await demo.request("POST", "/drop").status == 401)
         #expect(try await demo.request("POST", "/drop?token=\(token)").status == 401)
         #expect(try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://evil.example"]).status == 403)
-        let dropped = try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://x"])
+        let dropped = try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://127.0.0.1"])
         #expect(dropped.status == 200 && dropped.body.contains(#""dropped":0"#), "\(dropped)")
         try await demo.stop()
     }
@@ -246,7 +263,7 @@ struct DemoAPITests {
     func benchMode() async throws {
         let idle = try await Running.start(["--bench-rate", "0"])
         let stream = try LoopbackClient(port: idle.port, poller: idle.poller)
-        try await stream.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await stream.send("GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         #expect(try await stream.read { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 200 "))
         stream.close()
         try await idle.stop()

@@ -30,7 +30,7 @@ struct FaultTests {
         let stalled = try server.client()
         var small: Int32 = 4096
         _ = setsockopt(stalled.socket.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        try await stalled.send("GET /events?user=stalled HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await stalled.send("GET /events?user=stalled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         _ = try await stalled.read { $0.contains("\r\n\r\n") }  // then it never reads again
 
         let good = 4
@@ -83,9 +83,9 @@ struct FaultTests {
         let server = try TestServer.start()
         let hub = server.hub
         let other = try server.client()
-        try await other.send("GET /events?user=other HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await other.send("GET /events?user=other HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         let halfClosing = try server.client()
-        try await halfClosing.send("GET /events?user=half HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await halfClosing.send("GET /events?user=half HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         _ = try await halfClosing.read { $0.contains("\r\n\r\n") }
         try await waitUntil("both connected") { await hub.clientCount == 2 }
         halfClosing.socket.shutdownWrite()
@@ -117,7 +117,7 @@ struct FaultTests {
         for _ in 0..<60 {
             let client = try LoopbackClient(port: port, poller: poller)
             clients.append(client)
-            try? await client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            try? await client.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             // An answer for everyone, none left hanging: 200 (kept alive), or 503 and closed.
             let answer = (try? await client.read(until: { $0.contains("\r\n\r\n") }, timeout: .seconds(3))) ?? "no answer"
             answers.append(String(answer.prefix(12)))
@@ -145,7 +145,7 @@ struct FaultTests {
             while true {
                 let client = try LoopbackClient(port: port, poller: poller)
                 defer { client.close() }
-                try await client.send("GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                try await client.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 let response = try await client.readToEnd(timeout: .seconds(3))
                 if response.hasPrefix("HTTP/1.1 200") { return response }
             }
@@ -172,10 +172,10 @@ struct FaultTests {
             }
         }
         let slow = try server.client()
-        try await slow.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await slow.send("GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         // Meanwhile everything else is served at once.
-        #expect(try await server.exchange("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").hasPrefix("HTTP/1.1 200 "))
-        #expect(try await server.exchange("GET /broken HTTP/1.1\r\nHost: t\r\n\r\n").hasPrefix("HTTP/1.1 500 "))
+        #expect(try await server.exchange("GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").hasPrefix("HTTP/1.1 200 "))
+        #expect(try await server.exchange("GET /broken HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").hasPrefix("HTTP/1.1 500 "))
         let started = ContinuousClock.now
         let answer = try await slow.readToEnd(timeout: .seconds(5))
         #expect(answer.hasPrefix("HTTP/1.1 503 "))
@@ -198,7 +198,7 @@ struct FaultTests {
         var clients: [LoopbackClient] = []
         for index in 0..<1_000 {
             let client = try LoopbackClient(port: server.port, poller: poller)
-            try await client.send("GET /events?user=u\(index) HTTP/1.1\r\nHost: t\r\n\r\n")
+            try await client.send("GET /events?user=u\(index) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             clients.append(client)
         }
         try await waitUntil("every stream open", timeout: .seconds(20)) { await hub.clientCount == 1_000 }

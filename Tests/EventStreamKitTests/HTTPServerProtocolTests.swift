@@ -161,6 +161,33 @@ struct HTTPServerProtocolTests {
         await server.stop()
     }
 
+    @Test(arguments: [
+        ("localhost", ["localhost"], true),
+        ("LocalHost:8080", ["localhost"], true),
+        ("localhost:8080", ["localhost:8081"], false),
+        ("localhost:8081", ["localhost:8081"], true),
+        ("[::1]:80", ["[::1]"], true),
+        ("[::1]", ["[::1]:80"], false),
+        ("evil.example", ["localhost", "127.0.0.1"], false),
+        ("localhost.evil.example", ["localhost"], false),
+        ("", ["localhost"], false),
+    ])
+    func allowedHosts(host: String, allowed: [String], answered: Bool) {
+        #expect(HTTPServer.isAllowed(host: host, in: allowed) == answered)
+    }
+
+    /// DNS rebinding: only the `Host` tells a rebinding site's requests apart.
+    @Test func aRequestForAnotherHostIsMisdirected() async throws {
+        let server = try TestServer.start { $0.allowedHosts = ["127.0.0.1", "localhost"] }
+        let refused = try await server.exchange("GET /hello HTTP/1.1\r\nHost: evil.example:\(server.port)\r\n\r\n")
+        #expect(refused.hasPrefix("HTTP/1.1 421 "))
+        let missing = try await server.exchange("GET /hello HTTP/1.0\r\n\r\n")
+        #expect(missing.hasPrefix("HTTP/1.1 421 "))
+        let answered = try await server.exchange("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nConnection: close\r\n\r\n")
+        #expect(answered.hasPrefix("HTTP/1.1 200 "))
+        await server.stop()
+    }
+
     /// A body that stops arriving is closed after the body timeout.
     @Test func aStalledBodyIsClosedAfterTheBodyTimeout() async throws {
         let server = try TestServer.start { $0.bodyTimeout = .milliseconds(200) }

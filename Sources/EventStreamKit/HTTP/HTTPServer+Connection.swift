@@ -23,6 +23,9 @@ extension HTTPServer {
             guard setDeadline(.head, after: configuration.headTimeout, for: handle, isIdle: reader.buffered == 0) else { return }
             do {
                 guard let (head, framing) = try await reader.readHead() else { return }  // closed between requests
+                if let allowed = configuration.allowedHosts, !Self.isAllowed(host: head.headers["Host"], in: allowed) {
+                    throw HTTPParseError(.misdirectedRequest, "this server does not answer for the host \((head.headers["Host"] ?? "(none)").debugDescription)")
+                }
                 var body: [UInt8] = []
                 if framing.bodyLength > 0 {
                     try reserveBodyBytes(framing.bodyLength)
@@ -64,6 +67,24 @@ extension HTTPServer {
         assert(released, "connection \(handle) released twice")
         poller.forget(socket.fd)
         socket.close()
+    }
+
+    /// Whether a `Host` value names one of `allowed` (see
+    /// ``Configuration/allowedHosts``): an entry with a port must match host and port, one
+    /// without matches the host on any port. Case-insensitive.
+    static func isAllowed(host value: String?, in allowed: [String]) -> Bool {
+        guard let value = value?.lowercasedASCII, !value.isEmpty else { return false }
+        let name = Self.hostName(of: value)
+        return allowed.contains { entry in
+            let entry = entry.lowercasedASCII
+            return entry == value || (Self.hostName(of: entry) == entry && entry == name)
+        }
+    }
+
+    /// `example.com:80` -> `example.com`, `[::1]:80` -> `[::1]`.
+    private static func hostName(of value: String) -> String {
+        if value.hasPrefix("["), let close = value.firstIndex(of: "]") { return String(value[...close]) }
+        return String(value.prefix { $0 != ":" })
     }
 
     /// Counts `count` bytes of a body about to be received against
@@ -222,5 +243,13 @@ struct RequestReader {
                 try await poller.waitReadable(socket.fd)
             }
         }
+    }
+}
+
+extension HTTPServer.Configuration {
+    /// Whether `entry` can be an ``allowedHosts`` entry: a valid `Host` value (RFC 9110
+    /// §7.2), with or without a port.
+    public static func isValidAllowedHost(_ entry: String) -> Bool {
+        !entry.isEmpty && HTTPRequestDecoder.isValidHost(entry)
     }
 }

@@ -74,6 +74,15 @@ public final class HTTPServer: Sendable {
         /// client's buffer to megabytes (`tcp_wmem`). A bound here bounds the kernel memory a
         /// client that stops reading can pin until ``writeTimeout`` closes it. Default: 128 KiB.
         public var streamSendBufferSize: Int? = 128 * 1024
+        /// The host names the server answers for, each with or without a port
+        /// (`"localhost"`, `"127.0.0.1:8080"`, `"[::1]"`, `"example.com"`); a request whose
+        /// `Host` names another (or has none) is answered 421 and closed. `nil`: any host.
+        /// Default: `nil`.
+        ///
+        /// A server on localhost or a private network needs it against DNS rebinding: a page
+        /// on another site points its own name at the server's address, and the browser then
+        /// treats the server as that site's origin. Only the `Host` field tells them apart.
+        public var allowedHosts: [String]?
         /// The most open connections; past it, a new one is answered 503 with
         /// `Retry-After` and closed. Default: 10,000.
         public var maxConnections = 10_000
