@@ -24,6 +24,9 @@ final class Accounts: Sendable {
         case tooFrequent
         /// The store is full of recently used tokens: 503, try again after `retryAfter`.
         case full(retryAfter: Duration)
+        /// This user has the most tokens a user may have, all used recently: 429, try again
+        /// after `retryAfter`.
+        case userFull(retryAfter: Duration)
     }
 
     private struct State {
@@ -67,6 +70,7 @@ final class Accounts: Sendable {
             switch state.store.issue(token, to: user, at: now) {
             case .issued: return .token(token)
             case .full(let retryAfter): return .full(retryAfter: retryAfter)
+            case .userFull(let retryAfter): return .userFull(retryAfter: retryAfter)
             }
         }
     }

@@ -88,6 +88,8 @@ struct DemoApp: Sendable {
             return Self.refusal(.tooManyRequests, "too many sign-ins at once; try again in a second", retryAfter: .seconds(1))
         case .full(let retryAfter):
             return Self.refusal(.serviceUnavailable, "every sign-in slot is in use; try again later", retryAfter: retryAfter)
+        case .userFull(let retryAfter):
+            return Self.refusal(.tooManyRequests, "\(user) is signed in \(TokenStore.Limits().perUser) times already, each recently used; try again later", retryAfter: retryAfter)
         }
     }
 

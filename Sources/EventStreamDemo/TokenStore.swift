@@ -4,7 +4,10 @@
 ///
 /// The bounds are chosen so that signing in, however often and under whatever names, cannot
 /// sign anyone else out:
-/// - at most ``Limits/perUser`` tokens per user name: one more forgets that user's oldest;
+/// - at most ``Limits/perUser`` tokens per user name: one more forgets that user's least
+///   recently used token only if it went unused for ``Limits/idleEviction``, and is refused
+///   otherwise (``Issue/userFull(retryAfter:)``): signing in under someone's name, however
+///   often, never signs them out;
 /// - at most ``Limits/capacity`` tokens in all: when full, a token unused for longer than
 ///   ``Limits/idleEviction`` is forgotten (the least recently used first); if none is, the new
 ///   token is refused (``Issue/full(retryAfter:)``), and a flood fills the store, not the
@@ -29,6 +32,9 @@ struct TokenStore: Sendable {
         /// The store is full of tokens used recently; the least recently used one becomes
         /// evictable after `retryAfter`.
         case full(retryAfter: Duration)
+        /// The user has ``Limits/perUser`` tokens, all used recently; the least recently used
+        /// becomes evictable after `retryAfter`.
+        case userFull(retryAfter: Duration)
     }
 
     private struct Entry {
@@ -73,8 +79,12 @@ struct TokenStore: Sendable {
     mutating func issue(_ token: String, to user: String, at now: ContinuousClock.Instant) -> Issue {
         forget(token)  // a repeated 128-bit random token: never, but the lists must stay consistent
         var forgotten: String?
-        if let own = issuedByUser[user], own.count >= limits.perUser, let oldest = own.first {
-            forgotten = oldest
+        if let own = issuedByUser[user], own.count >= limits.perUser {
+            let lastUses = own.compactMap { token in entries[token].map { (token, $0.lastUsed) } }
+            guard let (idlest, lastUsed) = lastUses.min(by: { $0.1 < $1.1 }) else { return .userFull(retryAfter: limits.idleEviction) }
+            let idle = now - lastUsed
+            guard idle > limits.idleEviction else { return .userFull(retryAfter: limits.idleEviction - idle) }
+            forgotten = idlest
         } else if entries.count >= limits.capacity {
             guard let candidate = leastRecent, let entry = entries[candidate] else {
                 return .full(retryAfter: limits.idleEviction)
