@@ -75,11 +75,25 @@ struct HTTPLoggerEscapingTests {
         Case(message: "tab\there, delete\u{7F}", expected: #"tab\there, delete\x7F"#),
         Case(message: "separator\u{2028}paragraph\u{2029}", expected: #"separator\u{2028}paragraph\u{2029}"#),
         Case(message: "C1 next line\u{85} and \u{9B}", expected: #"C1 next line\u{85} and \u{9B}"#),
-        Case(message: "café – naïve → 日本語 🎉 \u{A0}§ \u{2027}\u{202A}", expected: "café – naïve → 日本語 🎉 \u{A0}§ \u{2027}\u{202A}"),
+        Case(message: "café – naïve → 日本語 🎉 \u{A0}§ \u{2027}\u{2030}\u{2065}", expected: "café – naïve → 日本語 🎉 \u{A0}§ \u{2027}\u{2030}\u{2065}"),
+        Case(message: "user\u{202E}gnp.exe\u{202C} \u{2066}isolate\u{2069}", expected: #"user\u{202E}gnp.exe\u{202C} \u{2066}isolate\u{2069}"#),
         Case(message: "", expected: ""),
     ])
     func escapes(_ example: Case) {
         #expect(HTTPLogger.escapingControlCharacters(example.message) == example.expected)
+    }
+
+    @Test("a message over 2 KiB is cut at a character boundary, saying how much was cut")
+    func longMessagesAreCut() {
+        let received = Mutex<[String]>([])
+        let logger = HTTPLogger { _, message in received.withLock { $0.append(message) } }
+        logger(.info, "404 GET /" + String(repeating: "é", count: 5000))
+        let message = received.withLock { $0[0] }
+        // 2,047 bytes kept: the next two-byte é would cross the limit.
+        #expect(message.hasSuffix("... (\(9 + 10_000 - 2047) more bytes)"))
+        #expect(message.utf8.count < HTTPLogger.maxMessageBytes + 40)
+        logger(.info, "short")
+        #expect(received.withLock { $0[1] } == "short")
     }
 
     @Test("a custom closure gets the escaped message, and a level below the minimum is not even built")

@@ -151,6 +151,6 @@ public struct HTTPLogger: Sendable {
     ///   - message: The text, built only if the level is logged.
     public func callAsFunction(_ level: Level, _ message: @autoclosure () -> String) {
         guard level >= minimum else { return }
-        body(level, Self.escapingControlCharacters(message()))
+        body(level, Self.truncated(Self.escapingControlCharacters(message())))
     }
 }
