@@ -9,7 +9,7 @@ server's VmRSS and VmHWM are sampled every second, with one /health probe a seco
 Reports the baseline, peak and last RSS in MiB, the peak RSS per reader in KiB above the
 baseline, the /health probe latencies, how many readers the server had closed by the end
 (their sockets in CLOSE_WAIT) and what /stats said.
-Bound: peak RSS <= --max-rss-mib (400, a placeholder).
+Bound: peak RSS <= --max-rss-mib (250: measured 96-117 MiB; the old server reached 466-1,136).
 Prints one JSON line; exits 1 if a bound is violated (unless --measure-only), 2 on error.
 """
 
@@ -43,7 +43,7 @@ def main():
     parser.add_argument("--bench-rate", type=float, default=200)
     parser.add_argument("--bench-size", type=int, default=2000)
     parser.add_argument("--connect-seconds", type=float, default=40, help="give up connecting after this long")
-    parser.add_argument("--max-rss-mib", type=float, default=400)
+    parser.add_argument("--max-rss-mib", type=float, default=250)
     parser.add_argument("--backlog", type=int, default=None, help="passed to the demo as --backlog (replay events kept)")
     parser.add_argument("--stop-grace", type=float, default=10, help="SIGTERM to SIGKILL at the end, seconds")
     args = parser.parse_args()
