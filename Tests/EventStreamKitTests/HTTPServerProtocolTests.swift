@@ -143,16 +143,23 @@ struct HTTPServerProtocolTests {
     }
 
     /// Bodies arriving at once share one budget: a crowd of clients that each send most of a
-    /// body and stall cannot make the server hold maxConnections x maxBodySize.
+    /// body and stall cannot make the server hold maxConnections x maxBodySize. Only bytes
+    /// that arrived count: heads that announce bodies and send none cannot use it up.
     @Test func requestBodiesShareOneBudget() async throws {
         let server = try TestServer.start { $0.maxBufferedBodyBytes = 100 }
         let stalling = try server.client()
-        try await stalling.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 80\r\n\r\nsome of it")
-        try await waitUntil("the first body is reserved") { server.server.state.withLock { $0.bufferedBodyBytes } == 80 }
+        try await stalling.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 90\r\n\r\n" + String(repeating: "a", count: 80))
+        try await waitUntil("the first body's bytes are counted") { server.server.state.withLock { $0.bufferedBodyBytes } == 80 }
+        let announcing = try server.client()
+        try await announcing.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        try await waitUntil("admitted") { server.server.connectionCount == 2 }
         let refused = try await server.exchange("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n" + String(repeating: "b", count: 50))
         #expect(refused.hasPrefix("HTTP/1.1 503 "), "\(refused)")
-        try await stalling.send(String(repeating: "a", count: 70))
-        let answered = try await stalling.read { $0.hasSuffix(String(repeating: "a", count: 70)) }
+        let small = try await server.exchange("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nsmall")
+        #expect(small.hasPrefix("HTTP/1.1 200 "), "an announced but unsent body costs nothing: \(small)")
+        announcing.close()
+        try await stalling.send(String(repeating: "a", count: 10))
+        let answered = try await stalling.read { $0.hasSuffix(String(repeating: "a", count: 90)) }
         #expect(answered.hasPrefix("HTTP/1.1 200 "))
         let accepted = try await server.exchange("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\nConnection: close\r\n\r\n" + String(repeating: "b", count: 50))
         #expect(accepted.hasPrefix("HTTP/1.1 200 "))
@@ -183,6 +190,9 @@ struct HTTPServerProtocolTests {
         #expect(refused.hasPrefix("HTTP/1.1 421 "))
         let missing = try await server.exchange("GET /hello HTTP/1.0\r\n\r\n")
         #expect(missing.hasPrefix("HTTP/1.1 421 "))
+        // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
+        let absolute = try await server.exchange("GET http://evil.example/hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        #expect(absolute.hasPrefix("HTTP/1.1 421 "), "\(absolute)")
         let answered = try await server.exchange("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nConnection: close\r\n\r\n")
         #expect(answered.hasPrefix("HTTP/1.1 200 "))
         await server.stop()

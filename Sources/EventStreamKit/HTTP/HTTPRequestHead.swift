@@ -8,6 +8,12 @@ public struct HTTPRequestHead: Sendable {
     public var minorVersion: Int
     /// The header fields.
     public var headers: HTTPHeaders
+    /// The authority of an absolute-form target (`GET http://host:port/path`), which RFC 9112
+    /// §3.2.2 says replaces `Host`; `nil` for the usual origin form.
+    var targetAuthority: String?
+
+    /// The host the request is for: an absolute-form target's authority, else `Host`.
+    var authority: String? { targetAuthority ?? headers["Host"] }
 
     /// The path part of the target, percent-decoded.
     public var path: String {

@@ -58,9 +58,12 @@ struct HTTPRequestHeadParser {
             throw .init(.httpVersionNotSupported, "HTTP version \(String(decoding: version, as: UTF8.self)) is not supported")
         }
         var target = String(decoding: parts[1], as: UTF8.self)
+        var authority: String?
         if target.hasPrefix("http://") || target.hasPrefix("https://") {
-            // Absolute form (RFC 9112 §3.2.2): keep the path and query.
+            // Absolute form (RFC 9112 §3.2.2): keep the path and query; the authority stands
+            // in for Host.
             let afterScheme = target.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+            authority = afterScheme.count > 2 ? String(afterScheme[2]) : ""
             target = afterScheme.count == 4 ? "/" + afterScheme[3] : "/"
         }
         guard target.hasPrefix("/") || target == "*" else { throw .init(.badRequest, "malformed request target") }
@@ -68,7 +71,8 @@ struct HTTPRequestHeadParser {
             method: String(decoding: parts[0], as: UTF8.self),
             target: target,
             minorVersion: Int(version[7] - 48),
-            headers: HTTPHeaders()
+            headers: HTTPHeaders(),
+            targetAuthority: authority
         )
     }
 

@@ -18,23 +18,27 @@ extension HTTPServer {
             head: .init(maxHeadSize: configuration.maxHeadSize, maxHeaderCount: configuration.maxHeaderCount),
             maxBodySize: configuration.maxBodySize
         )
+        if let size = configuration.sendBufferSize { socket.setSendBufferSize(size) }
         var reader = RequestReader(socket: socket, poller: poller, decoder: HTTPRequestDecoder(limits: limits))
         while true {
             guard setDeadline(.head, after: configuration.headTimeout, for: handle, isIdle: reader.buffered == 0) else { return }
             do {
                 guard let (head, framing) = try await reader.readHead() else { return }  // closed between requests
-                if let allowed = configuration.allowedHosts, !Self.isAllowed(host: head.headers["Host"], in: allowed) {
-                    throw HTTPParseError(.misdirectedRequest, "this server does not answer for the host \((head.headers["Host"] ?? "(none)").debugDescription)")
+                if let allowed = configuration.allowedHosts, !Self.isAllowed(host: head.authority, in: allowed) {
+                    throw HTTPParseError(.misdirectedRequest, "this server does not answer for the host \((head.authority ?? "(none)").debugDescription)")
                 }
                 var body: [UInt8] = []
                 if framing.bodyLength > 0 {
-                    try reserveBodyBytes(framing.bodyLength)
-                    defer { releaseBodyBytes(framing.bodyLength) }
+                    var accounted = 0
+                    defer { releaseBodyBytes(accounted) }
                     if framing.expectsContinue && reader.buffered < framing.bodyLength {
                         try await write(Self.continueResponse, to: socket, handle: handle)
                     }
                     guard setDeadline(.body, after: configuration.bodyTimeout, for: handle) else { return }
-                    body = try await reader.readBody(count: framing.bodyLength)
+                    body = try await reader.readBody(count: framing.bodyLength) { (arrived) throws(HTTPParseError) in
+                        try reserveBodyBytes(arrived)
+                        accounted += arrived
+                    }
                 }
                 guard setDeadline(nil, for: handle) else { return }
                 let request = HTTPRequest(head: head, body: body)
@@ -87,7 +91,7 @@ extension HTTPServer {
         return String(value.prefix { $0 != ":" })
     }
 
-    /// Counts `count` bytes of a body about to be received against
+    /// Counts `count` bytes of a body just received against
     /// ``Configuration/maxBufferedBodyBytes``.
     ///
     /// - Throws: ``HTTPParseError`` 503 if they do not fit.
@@ -206,8 +210,16 @@ struct RequestReader {
         }
     }
 
-    mutating func readBody(count: Int) async throws -> [UInt8] {
+    /// The body that follows the last head, `count` bytes. `account` is told of the body's
+    /// bytes as they arrive (what arrived since the last call); it throws to refuse them.
+    mutating func readBody(count: Int, account: (_ arrived: Int) throws(HTTPParseError) -> Void) async throws -> [UInt8] {
+        var accounted = 0
         while true {
+            let arrived = min(decoder.buffered, count)
+            if arrived > accounted {
+                try account(arrived - accounted)
+                accounted = arrived
+            }
             if let body = decoder.takeBody(count: count) {
                 isDribbling = false
                 return body

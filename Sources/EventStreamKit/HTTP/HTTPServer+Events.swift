@@ -32,7 +32,6 @@ extension HTTPServer {
         }
 
         socket.setNoDelay()
-        if let size = configuration.streamSendBufferSize { socket.setSendBufferSize(size) }
         let timeout = configuration.writeTimeout
         let deadline = WriteDeadline(
             arm: { self.setDeadline(.write, after: timeout, for: handle) },

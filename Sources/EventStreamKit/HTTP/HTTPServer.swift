@@ -45,10 +45,11 @@ public final class HTTPServer: Sendable {
         /// The largest request body, in bytes. Default: 1 MiB.
         public var maxBodySize = 1 << 20
         /// The most bytes of request bodies the server buffers at once, over all connections
-        /// (each body counted at its `Content-Length` from its head until it has arrived).
-        /// A request whose body would go over it is answered 503 and closed: without it,
-        /// thousands of clients that each send most of a body and stall could hold
-        /// `maxConnections` × `maxBodySize`. Default: 64 MiB.
+        /// (the bytes received of bodies not yet complete). A request whose body's bytes would
+        /// go over it is answered 503 and closed: without it, thousands of clients that each
+        /// send most of a body and stall could hold `maxConnections` × `maxBodySize`. Only bytes
+        /// that arrived count, so a head that announces a body and sends none costs nothing.
+        /// Default: 64 MiB.
         public var maxBufferedBodyBytes = 64 << 20
         /// How long a client may take to send a request head, counted from the end of the
         /// previous response on a keep-alive connection; a slower one (slowloris), or an idle
@@ -69,14 +70,17 @@ public final class HTTPServer: Sendable {
         /// of the shortest one, the 2 s of a lingering close included (so at most every
         /// 500 ms, at least every 10 ms): each acts up to that much late.
         public var sourceTimeout: Duration = .seconds(10)
-        /// The kernel's send buffer for each event stream (`SO_SNDBUF`; Linux doubles it for
-        /// its bookkeeping), or `nil` for the kernel's automatic sizing, which grows a stalled
-        /// client's buffer to megabytes (`tcp_wmem`). A bound here bounds the kernel memory a
-        /// client that stops reading can pin until ``writeTimeout`` closes it. Default: 128 KiB.
-        public var streamSendBufferSize: Int? = 128 * 1024
+        /// The kernel's send buffer for each connection (`SO_SNDBUF`; Linux doubles it for
+        /// its bookkeeping), or `nil` for the kernel's automatic sizing, which grows a client's
+        /// buffer to megabytes (`tcp_wmem`) when it stops reading. A bound here bounds the
+        /// kernel memory a client that stops reading (an event stream, or pipelined requests)
+        /// can pin until ``writeTimeout`` closes it: without it, a few hundred such clients
+        /// push the whole machine's TCP memory into pressure. Default: 128 KiB.
+        public var sendBufferSize: Int? = 128 * 1024
         /// The host names the server answers for, each with or without a port
         /// (`"localhost"`, `"127.0.0.1:8080"`, `"[::1]"`, `"example.com"`); a request whose
-        /// `Host` names another (or has none) is answered 421 and closed. `nil`: any host.
+        /// `Host` (or absolute-form target, RFC 9112 §3.2.2) names another, or that has none,
+        /// is answered 421 and closed. `nil`: any host.
         /// Default: `nil`.
         ///
         /// A server on localhost or a private network needs it against DNS rebinding: a page
