@@ -234,6 +234,7 @@ struct HTTPServerProtocolTests {
             configuration.headTimeout = .milliseconds(40)
             let slowLog = configuration.logger
             configuration.logger = HTTPLogger { level, message in
+                // A slow log destination (the condition under test), not a wait for anything.
                 usleep(2_000)
                 slowLog(level, message)
             }
@@ -246,6 +247,8 @@ struct HTTPServerProtocolTests {
                     for _ in 0..<15 {
                         let slow = try server.client()
                         try await slow.send("GET /hello HTTP/1.1\r\n")  // never finished
+                        // The workload: it gives up somewhere around the 40 ms head timeout, so
+                        // that its descriptor is freed just before or after the sweep acts.
                         try await Task.sleep(for: .milliseconds(Int.random(in: 20...60)))
                         slow.close()
                     }

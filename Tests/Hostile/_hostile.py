@@ -10,6 +10,7 @@ import json
 import os
 import re
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -127,6 +128,8 @@ class Server:
                     pass
                 self.stop()
                 raise RuntimeError(f"server did not say it is serving: {buffer[-300:]!r} {err[-300:]!r}")
+            # Wait for output (or the deadline), then read what is there.
+            select.select([self.proc.stdout.fileno()], [], [], max(0.0, min(0.5, deadline - time.monotonic())))
             try:
                 chunk = os.read(self.proc.stdout.fileno(), 4096)
             except BlockingIOError:
@@ -137,8 +140,6 @@ class Server:
                 if match:
                     self.port = int(match.group(1))
                     self.stdout_rest = buffer[match.end():]
-            else:
-                time.sleep(0.01)
         os.set_blocking(self.proc.stdout.fileno(), True)
         if drain:
             threading.Thread(target=self._drain, args=(self.proc.stdout, None), daemon=True).start()
@@ -367,6 +368,7 @@ class EventLatency:
         self.closed_by_server = False
         self.recording = False
         self.stop_flag = threading.Event()
+        self.first_event = threading.Event()  # set once the stream has delivered an event
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
@@ -408,6 +410,7 @@ class EventLatency:
                     if line.startswith(b"data: ") or line.startswith(b"data:"):
                         payload = line[5:].lstrip()
                         stamp = payload.split(b" ", 1)[0]
+                        self.first_event.set()
                         if stamp.isdigit() and len(stamp) >= 18 and self.recording:
                             self.latencies.append((now_ns - int(stamp)) / 1e9)
         except OSError as e:

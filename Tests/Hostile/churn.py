@@ -288,7 +288,6 @@ def main():
                 s.close()
             slow.clear()
             fast.set()  # the logs may flow again: a blocked write must not pass for a hung shutdown
-            time.sleep(0.5)
             stopped = server.stop()
             values = dict(counters.values)
             innocent = values.get("innocent_closes", 0)

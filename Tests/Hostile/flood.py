@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _hostile as H  # noqa: E402
 
 
-def crlf_flooder(port, seconds, max_connections, results):
+def crlf_flooder(port, seconds, max_connections, results, started):
     """(a): endless "\\r\\n". Reports bytes sent, when (if) the server first closed it or
     answered, what it answered, and how many connections it took."""
     H.signal.signal(H.signal.SIGTERM, H.signal.SIG_DFL)
@@ -73,6 +73,8 @@ def crlf_flooder(port, seconds, max_connections, results):
                     n = s.send(chunk)
                     sent_here += n
                     out["bytes_sent"] += n
+                    if out["bytes_sent"] == n:
+                        started.set()  # once: the first bytes are out
                 except BlockingIOError:
                     pass
                 except (ConnectionResetError, BrokenPipeError) as e:
@@ -90,7 +92,7 @@ def crlf_flooder(port, seconds, max_connections, results):
     results.put(("crlf", out))
 
 
-def pipeline_flooder(port, seconds, max_connections, results):
+def pipeline_flooder(port, seconds, max_connections, results, started):
     """(b): pipelined GET /health, written as fast as the socket takes them, answers read
     as fast as they come."""
     H.signal.signal(H.signal.SIGTERM, H.signal.SIG_DFL)
@@ -136,6 +138,8 @@ def pipeline_flooder(port, seconds, max_connections, results):
                 try:
                     n = s.send(pending)
                     bytes_sent += n
+                    if bytes_sent == n:
+                        started.set()  # once: the first bytes are out
                     pending = pending[n:]
                 except BlockingIOError:
                     pass
@@ -205,7 +209,8 @@ def main():
             if H.health_latency(server.port, 5) is None:
                 raise RuntimeError("the server does not answer /health")
             stream = H.EventLatency(server.port).start()
-            time.sleep(0.5)
+            if not stream.first_event.wait(10):
+                raise RuntimeError(f"the bench stream delivered no event: {stream.error}")
             baseline = victim_phase(server, stream, args.baseline_seconds, args.requests, args.request_timeout)
             rss_before = server.rss_mib()
             cpu_before = server.cpu_ms()
@@ -214,13 +219,18 @@ def main():
             results = ctx.Queue()
             chosen = {"crlf": crlf_flooder, "pipeline": pipeline_flooder}
             targets = [chosen[name] for name in args.flooders.split(",") if name]
+            flowing = []
             for target in targets:
-                p = ctx.Process(target=target, args=(server.port, args.flood_seconds + 1, args.max_flood_connections, results),
+                started = ctx.Event()  # set by the flooder once its first bytes are out
+                p = ctx.Process(target=target, args=(server.port, args.flood_seconds + 1, args.max_flood_connections, results, started),
                                 daemon=True)
                 p.start()
                 children.append(p)
+                flowing.append(started)
             flood_start = time.monotonic() - server.started
-            time.sleep(0.5)  # let the flood build up
+            for started in flowing:
+                if not started.wait(10):
+                    raise RuntimeError("a flooder sent nothing within 10 s")
             flood = victim_phase(server, stream, args.flood_seconds - 0.5, args.requests, args.request_timeout)
             rss_end = server.rss_mib()
             hwm_end = server.hwm_mib()

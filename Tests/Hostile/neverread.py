@@ -57,7 +57,6 @@ def main():
             status, page, _ = H.http_get(server.port, "/", 5)
             if status != 200:
                 raise RuntimeError(f"GET / answered {status}")
-            time.sleep(0.5)
             rss0 = server.rss_mib()
             request = f"GET / HTTP/1.1\r\nHost: {H.HOST}:{server.port}\r\n\r\n".encode()
             s = H.connect(server.port, 5)

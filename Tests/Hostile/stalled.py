@@ -59,7 +59,6 @@ def main():
         try:
             if H.health_latency(server.port, 5) is None:
                 raise RuntimeError("the server does not answer /health")
-            time.sleep(1)
             baseline = server.rss_mib()
             ktcp0 = H.kernel_tcp_mib()
             request = f"GET /events HTTP/1.1\r\nHost: {H.HOST}\r\nAccept: text/event-stream\r\n\r\n".encode()
