@@ -119,22 +119,17 @@ extension HTTPServer {
     /// Writes every byte; while the client does not read, ``Configuration/writeTimeout``
     /// runs, and past it the socket is shut down (and this throws).
     func write(_ bytes: [UInt8], to socket: Socket, handle: Handle) async throws {
-        var offset = 0
-        var waited = false
-        defer { if waited { _ = state.withLock { $0.table.clearDeadline(.write, for: handle) } } }
-        while offset < bytes.count {
-            let written = try bytes.withUnsafeBytes { raw in
-                try socket.write(UnsafeRawBufferPointer(rebasing: raw[offset...]))
-            }
-            if written > 0 {
-                offset += written
-                continue
-            }
-            // The kernel's buffer is full: the client must read within the write timeout.
-            waited = true
-            guard setDeadline(.write, after: configuration.writeTimeout, for: handle) else { throw SocketError("send", code: EPIPE) }
-            try await poller.waitWritable(socket.fd)
-        }
+        try await socket.writeAll(bytes, poller: poller, deadline: writeDeadline(for: handle))
+    }
+
+    /// ``Configuration/writeTimeout`` for `handle`'s writes: armed while a write waits for
+    /// the client to read (ordinary responses and event streams alike).
+    func writeDeadline(for handle: Handle) -> WriteDeadline {
+        let timeout = configuration.writeTimeout
+        return WriteDeadline(
+            arm: { self.setDeadline(.write, after: timeout, for: handle) },
+            disarm: { _ = self.state.withLock { $0.table.clearDeadline(.write, for: handle) } }
+        )
     }
 
     /// After an error answer: half-closes, then reads and discards what the client still

@@ -32,12 +32,7 @@ extension HTTPServer {
         }
 
         socket.setNoDelay()
-        let timeout = configuration.writeTimeout
-        let deadline = WriteDeadline(
-            arm: { self.setDeadline(.write, after: timeout, for: handle) },
-            disarm: { _ = self.state.withLock { $0.table.clearDeadline(.write, for: handle) } }
-        )
-        let sink = SocketSink(socket: socket, poller: poller, head: head, writeDeadline: deadline)
+        let sink = SocketSink(socket: socket, poller: poller, head: head, writeDeadline: writeDeadline(for: handle))
         if connection.mailbox.queuedCount == 0 {
             // Nothing to send with it yet: the client must see the head now, not at the first event.
             try await sink.flushHead()
