@@ -320,6 +320,20 @@ struct EventServerBurstTests {
         await reader.cancel()
     }
 
+    @Test("frames taken from the queue by a write that fails count as dropped: every frame is written or counted")
+    func framesOfAFailedWriteCountAsDropped() async throws {
+        let server = EventServer<String>()
+        let connection = try await server.connect(source: "a")
+        try await server.send(contentsOf: (1...5).map(String.init), as: note)
+        let sink = RecordingSink()
+        sink.fail()
+        let reason = try await connection.run(writingTo: sink)
+        #expect(reason == .clientGone)
+        #expect(connection.droppedCount == 5)
+        #expect(await server.droppedFrames == 5)
+        #expect(await server.clientCount == 0)
+    }
+
     @Test func aStalledClientHoldsNoMoreThanTheQueueByteLimit() async throws {
         var configuration = EventServer<String>.Configuration()
         configuration.queueByteLimit = 10_000

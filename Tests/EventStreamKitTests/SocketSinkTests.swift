@@ -131,9 +131,40 @@ struct SocketSinkTests {
         reader.close()
         let poller = try Poller()
         let sink = SocketSink(socket: writer, poller: poller, head: [])
-        await #expect(throws: SocketError.self) {
+        let error = await #expect(throws: UnfinishedWrite.self) {
             try await sink.write(contentsOf: [EventFrame(encodedBytes: Array("data: x\n\n".utf8))])
         }
+        #expect(error?.framesWritten == 0)
+        #expect(error?.underlying is SocketError)
+        poller.forget(writer.fd)
+        await poller.shutdown()
+        writer.close()
+    }
+
+    @Test("a peer that leaves part-way: the write says how many frames went out whole, at least every frame the peer read")
+    func aPeerLeavingPartWayGetsTheWrittenFramesCounted() async throws {
+        let (writer, reader) = try makeSocketPair()
+        let poller = try Poller()
+        let sink = SocketSink(socket: writer, poller: poller, head: [])
+        let frames = (0..<40).map { EventFrame(encodedBytes: Array(repeating: UInt8(ascii: "a") + UInt8($0 % 26), count: 1_000)) }
+        // The peer reads 10,500 bytes (ten frames and a half), then closes.
+        let reading = Task.detached { () -> Int in
+            var received = 0
+            var buffer = [UInt8](repeating: 0, count: 500)
+            while received < 10_500 {
+                let n = buffer.withUnsafeMutableBytes { recv(reader.fd, $0.baseAddress, min($0.count, 10_500 - received), 0) }
+                if n > 0 { received += n } else if n < 0 && errno == EINTR { continue } else { break }
+            }
+            reader.close()
+            return received
+        }
+        let error = await #expect(throws: UnfinishedWrite.self) {
+            try await withDeadline(.seconds(20), "the write to fail") { try await sink.write(contentsOf: frames) }
+        }
+        #expect(await reading.value == 10_500)
+        let written = try #require(error).framesWritten
+        #expect(written >= 10, "the peer read ten whole frames")
+        #expect(written < frames.count, "the peer left before most frames could be written")
         poller.forget(writer.fd)
         await poller.shutdown()
         writer.close()

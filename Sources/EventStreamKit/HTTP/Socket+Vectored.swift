@@ -22,21 +22,27 @@ extension Socket {
     /// storage (no joined copy), waiting for writability when the kernel's buffer is full.
     /// (Docs/Decisions/0007-byte-budgets-and-vectored-writes.md)
     ///
-    /// - Throws: ``SocketError`` if the peer is gone, or the poller's error.
+    /// - Throws: ``UnfinishedWrite`` (with how many frames were written whole, and the
+    ///   ``SocketError`` or poller error that stopped it) if the peer is gone.
     nonisolated(nonsending) func writeAll(head: [UInt8], frames: [EventFrame], poller: Poller, deadline: WriteDeadline? = nil) async throws {
         var remaining = frames.reduce(head.count) { $0 + $1.count }
         var cursor = VectoredCursor()
         var waited = false
         defer { if waited { deadline?.disarm() } }
-        while remaining > 0 {
-            let written = try write(vectored: frames, head: head, from: &cursor)
-            if written == 0 {
-                waited = true
-                if let deadline, !deadline.arm() { throw SocketError("send", code: EPIPE) }
-                try await poller.waitWritable(fd)
-            } else {
-                remaining -= written
+        do {
+            while remaining > 0 {
+                let written = try write(vectored: frames, head: head, from: &cursor)
+                if written == 0 {
+                    waited = true
+                    if let deadline, !deadline.arm() { throw SocketError("send", code: EPIPE) }
+                    try await poller.waitWritable(fd)
+                } else {
+                    remaining -= written
+                }
             }
+        } catch {
+            // Buffer 0 is the head; the cursor stands in the first buffer not yet written whole.
+            throw UnfinishedWrite(framesWritten: max(0, cursor.buffer - 1), underlying: error)
         }
     }
 
@@ -116,4 +122,12 @@ extension Socket.VectoredCursor {
             offset = 0
         }
     }
+}
+
+/// A vectored write that stopped part-way: the frames before `framesWritten` reached the
+/// kernel whole, the rest did not (``EventConnection/run(writingTo:)`` counts those as
+/// dropped, so that every frame is either written or counted).
+struct UnfinishedWrite: Error {
+    let framesWritten: Int
+    let underlying: any Error
 }

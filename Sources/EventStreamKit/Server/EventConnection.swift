@@ -57,7 +57,8 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     /// ``EventStreamSink/write(contentsOf:)``, which gets the shared frames themselves: no
     /// per-connection copy is made unless the sink joins them (as the default implementation
     /// does). The stream ends when a write throws (the client is gone), the server closes it,
-    /// or the calling task is cancelled.
+    /// or the calling task is cancelled. The frames of a write that throws count as dropped
+    /// (``droppedCount``), like those still queued when the stream ends.
     ///
     /// - Parameter sink: Where the bytes go.
     /// - Returns: Why the stream ended.
@@ -66,6 +67,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     @discardableResult
     public func run(writingTo sink: some EventStreamSink) async throws -> DisconnectReason {
         try claim()
+        var unwritten = 0
         await withTaskCancellationHandler {
             var batch: [Delivery] = []
             // Reused across wake-ups: no array is allocated per write unless the sink keeps it.
@@ -80,6 +82,11 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
                     try await sink.write(contentsOf: frames)
                 } catch {
                     mailbox.finish(.clientGone, drain: false)
+                    // The frames of the batch that did not go out whole are lost: count them,
+                    // like the ones still queued, so that every frame is written or counted.
+                    let written = (error as? UnfinishedWrite)?.framesWritten ?? 0
+                    unwritten = batch.count - min(written, batch.count)
+                    mailbox.noteUnwritten(unwritten)
                     break
                 }
                 // Released now, not at the next wake-up: an idle stream pins no frame.
@@ -89,6 +96,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         } onCancel: {
             mailbox.finish(.cancelled, drain: false)
         }
+        if unwritten > 0 { await server.noteUnwritten(unwritten, connection: id, source: source) }
         await server.connectionEnded(id)
         return mailbox.endReason ?? .clientGone
     }

@@ -253,6 +253,14 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         }
     }
 
+    /// Counts frames a connection's reader took from its queue but could not write: counted
+    /// even when the hub has already ended and forgotten the connection.
+    func noteUnwritten(_ count: Int, connection id: ConnectionID, source: SourceID) {
+        guard count > 0 else { return }
+        droppedFrames += count
+        emit(.droppedEvents(source: source, connection: id, count: count))
+    }
+
     func noteDropped(_ count: Int, entry: Entry) {
         guard count > 0 else { return }
         droppedFrames += count

@@ -184,6 +184,12 @@ final class Mailbox: Sendable {
         return action.dropped
     }
 
+    /// Counts frames the reader took but could not write as dropped (``droppedCount``).
+    func noteUnwritten(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { $0.noteUnwritten(count) }
+    }
+
     /// Runs `action` once the stream is over (at once if it already is), before the reader
     /// sees the end. Costs no task: the transport uses it to unblock a write stuck on a
     /// client that stopped reading. It runs under a lock, so it must be quick and must not

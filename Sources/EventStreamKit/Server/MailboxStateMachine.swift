@@ -129,6 +129,11 @@ struct MailboxStateMachine<Consumer, Sender> {
         droppedCount += 1
     }
 
+    /// Counts frames the reader took from the queue but could not write.
+    mutating func noteUnwritten(_ count: Int) {
+        droppedCount += count
+    }
+
     /// Cuts off the dropped prefix.
     private mutating func compact() {
         guard head > 0 else { return }
