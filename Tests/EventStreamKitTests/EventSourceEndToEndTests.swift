@@ -12,6 +12,7 @@ struct EventSourceEndToEndTests {
         do {
             var configuration = EventSource.Configuration()
             configuration.retry = .milliseconds(100)
+            configuration.minimumRetry = .milliseconds(100)
             configuration.transport = transport
             let source = try EventSource(url: "http://127.0.0.1:\(server.port)/events?user=alice", configuration: configuration)
             let received = Mutex<[MessageEvent]>([])

@@ -11,19 +11,33 @@ struct EventSourceStateMachineTests {
     func machine(headers: HTTPHeaders = [:], lastEventID: String = "", _ configure: (inout EventSource.Configuration) -> Void = { _ in }) throws -> EventSourceStateMachine {
         var configuration = EventSource.Configuration()
         configure(&configuration)
-        return try EventSourceStateMachine(url: Self.url, headers: headers, lastEventID: lastEventID, configuration: configuration)
+        return try EventSourceStateMachine(request: EventSource.Request(url: Self.url, headers: headers), lastEventID: lastEventID, configuration: configuration)
+    }
+
+    /// A fixed start of time: the machine gets instants, never reads a clock.
+    static let t0 = ContinuousClock.now
+
+    /// Feeds a response head and, if it is a failure, lets the policy decide: what the
+    /// iterator does.
+    func respond(_ machine: inout EventSourceStateMachine, status: Int, headers: HTTPHeaders, at now: ContinuousClock.Instant = t0) -> EventSourceStateMachine.ReconnectAction? {
+        var generator = SeededGenerator(seed: 9)
+        switch machine.received(status: status, headers: headers, at: now) {
+        case .failed(let failure): return machine.connectionEnded(failure, at: now, using: &generator)
+        case .fail(let error): return .fail(error)
+        case .open, .redirect, .finish: return nil
+        }
     }
 
     @Test("the request carries Accept, Cache-Control, the caller's headers, and Last-Event-ID only when set")
     func requestHeaders() throws {
         var machine = try machine(headers: ["Authorization": "Bearer t"])
-        #expect(machine.request.headers["Accept"] == "text/event-stream")
-        #expect(machine.request.headers["Cache-Control"] == "no-cache")
-        #expect(machine.request.headers["Authorization"] == "Bearer t")
-        #expect(machine.request.headers["Last-Event-ID"] == nil)
+        #expect(machine.request().headers["Accept"] == "text/event-stream")
+        #expect(machine.request().headers["Cache-Control"] == "no-cache")
+        #expect(machine.request().headers["Authorization"] == "Bearer t")
+        #expect(machine.request().headers["Last-Event-ID"] == nil)
         machine.update(lastEventID: "41")
-        #expect(machine.request.headers["Last-Event-ID"] == "41")
-        #expect(try self.machine(lastEventID: "7").request.headers["Last-Event-ID"] == "7")
+        #expect(machine.request().headers["Last-Event-ID"] == "41")
+        #expect(try self.machine(lastEventID: "7").request().headers["Last-Event-ID"] == "7")
     }
 
     @Test("bad URLs, reserved or malformed headers and a bad last event ID throw at creation", arguments: [
@@ -35,8 +49,7 @@ struct EventSourceStateMachineTests {
     func invalidInput(url: String, headers: [String: String], lastEventID: String) {
         #expect(throws: EventSourceError.self) {
             try EventSourceStateMachine(
-                url: URL(string: url) ?? URL(string: "x:")!,
-                headers: HTTPHeaders(headers.map { (name: $0.key, value: $0.value) }),
+                request: EventSource.Request(url: URL(string: url) ?? URL(string: "x:")!, headers: HTTPHeaders(headers.map { (name: $0.key, value: $0.value) })),
                 lastEventID: lastEventID,
                 configuration: .init()
             )
@@ -47,7 +60,7 @@ struct EventSourceStateMachineTests {
     func opens() throws {
         for type in ["text/event-stream", "Text/Event-Stream; charset=utf-8", " text/event-stream ;x=y"] {
             var machine = try machine()
-            guard case .open = machine.received(status: 200, headers: ["Content-Type": type]) else {
+            guard case .open = machine.received(status: 200, headers: ["Content-Type": type], at: Self.t0) else {
                 Issue.record("did not open for \(type)")
                 continue
             }
@@ -59,7 +72,7 @@ struct EventSourceStateMachineTests {
     func wrongContentType() throws {
         for headers: HTTPHeaders in [["Content-Type": "text/plain"], [:], ["Content-Type": "text/event-streams"]] {
             var machine = try machine()
-            guard case .fail(let error) = machine.received(status: 200, headers: headers) else {
+            guard case .fail(let error)? = respond(&machine, status: 200, headers: headers) else {
                 Issue.record("did not fail")
                 continue
             }
@@ -71,71 +84,75 @@ struct EventSourceStateMachineTests {
     @Test("204 finishes; other statuses fail with the status", arguments: [400, 401, 404, 500, 502, 503, 304, 201])
     func statuses(status: Int) throws {
         var machine = try machine()
-        guard case .fail(let error) = machine.received(status: status, headers: Self.sse) else {
+        guard case .fail(let error)? = respond(&machine, status: status, headers: Self.sse) else {
             Issue.record("\(status) did not fail")
             return
         }
         #expect(error.code == .badStatus)
         #expect(error.status == status)
+        #expect(machine.readyState == .closed)
         var finishing = try self.machine()
-        guard case .finish = finishing.received(status: 204, headers: [:]) else { Issue.record("204 did not finish"); return }
+        guard case .finish = finishing.received(status: 204, headers: [:], at: Self.t0) else { Issue.record("204 did not finish"); return }
         #expect(finishing.readyState == .closed)
     }
 
     @Test("redirects are followed up to the limit, relative ones resolved; reconnection goes back to the original URL")
     func redirects() throws {
         var machine = try machine { $0.maxRedirects = 2 }
-        guard case .redirect = machine.received(status: 307, headers: ["Location": "/moved?x=1"]) else { Issue.record("no redirect"); return }
+        guard case .redirect = machine.received(status: 307, headers: ["Location": "/moved?x=1"], at: Self.t0) else { Issue.record("no redirect"); return }
         #expect(machine.url.absoluteString == "http://example.test:8080/moved?x=1")
-        guard case .redirect = machine.received(status: 301, headers: ["Location": "http://other.test/e"]) else { Issue.record("no redirect"); return }
+        guard case .redirect = machine.received(status: 301, headers: ["Location": "http://other.test/e"], at: Self.t0) else { Issue.record("no redirect"); return }
         #expect(machine.url.absoluteString == "http://other.test/e")
-        guard case .fail(let error) = machine.received(status: 302, headers: ["Location": "/again"]) else { Issue.record("no limit"); return }
+        guard case .fail(let error) = machine.received(status: 302, headers: ["Location": "/again"], at: Self.t0) else { Issue.record("no limit"); return }
         #expect(error.code == .tooManyRedirects)
 
         var reopened = try self.machine()
-        _ = reopened.received(status: 302, headers: ["Location": "http://other.test/e"])
-        _ = reopened.received(status: 200, headers: Self.sse)
+        _ = reopened.received(status: 302, headers: ["Location": "http://other.test/e"], at: Self.t0)
+        _ = reopened.received(status: 200, headers: Self.sse, at: Self.t0)
         var generator = SeededGenerator(seed: 1)
-        _ = reopened.connectionEnded(error: nil, using: &generator)
+        _ = reopened.connectionEnded(.endOfStream, at: Self.t0, using: &generator)
         #expect(reopened.url == Self.url)
     }
 
     @Test("a redirect to another origin drops Authorization; the same origin keeps it")
     func crossOriginRedirect() throws {
         var same = try machine(headers: ["Authorization": "Bearer t", "X-Trace": "1"])
-        _ = same.received(status: 302, headers: ["Location": "/other"])
-        #expect(same.request.headers["Authorization"] == "Bearer t")
+        _ = same.received(status: 302, headers: ["Location": "/other"], at: Self.t0)
+        #expect(same.request().headers["Authorization"] == "Bearer t")
         var cross = try machine(headers: ["Authorization": "Bearer t", "X-Trace": "1"])
-        _ = cross.received(status: 302, headers: ["Location": "http://evil.test:8080/events"])
-        #expect(cross.request.headers["Authorization"] == nil)
-        #expect(cross.request.headers["X-Trace"] == "1")
+        _ = cross.received(status: 302, headers: ["Location": "http://evil.test:8080/events"], at: Self.t0)
+        #expect(cross.request().headers["Authorization"] == nil)
+        #expect(cross.request().headers["X-Trace"] == "1")
     }
 
     @Test("a redirect without a usable Location fails")
     func badLocation() throws {
         var missing = try machine()
-        guard case .fail(let error) = missing.received(status: 302, headers: [:]) else { Issue.record("no failure"); return }
+        guard case .fail(let error)? = respond(&missing, status: 302, headers: [:]) else { Issue.record("no failure"); return }
         #expect(error.code == .badStatus)
         var ftp = try machine()
-        guard case .fail(let other) = ftp.received(status: 302, headers: ["Location": "ftp://x/"]) else { Issue.record("no failure"); return }
+        guard case .fail(let other) = ftp.received(status: 302, headers: ["Location": "ftp://x/"], at: Self.t0) else { Issue.record("no failure"); return }
         #expect(other.code == .invalidURL)
     }
 
     @Test("the spec's delay: the configured default, then the server's retry, every time")
     func specDelay() throws {
-        var machine = try machine { $0.retry = .milliseconds(1500) }
+        var machine = try machine {
+            $0.retry = .milliseconds(1500)
+            $0.minimumRetry = .milliseconds(100)
+        }
         var generator = SeededGenerator(seed: 2)
-        guard case .reconnect(let first) = machine.connectionEnded(error: nil, using: &generator) else { Issue.record("gave up"); return }
+        guard case .reconnect(let first) = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator) else { Issue.record("gave up"); return }
         #expect(first == .milliseconds(1500))
         #expect(machine.readyState == .connecting)
         machine.received(retry: .milliseconds(250))
         for _ in 0..<5 {
-            guard case .reconnect(let delay) = machine.connectionEnded(error: nil, using: &generator) else { Issue.record("gave up"); return }
+            guard case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator) else { Issue.record("gave up"); return }
             #expect(delay == .milliseconds(250))
         }
     }
 
-    @Test("exponential backoff grows per failure in a row, caps, and resets when bytes arrive")
+    @Test("exponential backoff grows per failure in a row, caps, and resets only after a connection stayed open for the threshold")
     func backoff() throws {
         var machine = try machine {
             $0.retry = .seconds(1)
@@ -144,11 +161,16 @@ struct EventSourceStateMachineTests {
         var generator = SeededGenerator(seed: 3)
         var delays: [Duration] = []
         for _ in 0..<5 {
-            if case .reconnect(let delay) = machine.connectionEnded(error: nil, using: &generator) { delays.append(delay) }
+            if case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator) { delays.append(delay) }
         }
         #expect(delays == [.seconds(1), .seconds(2), .seconds(4), .seconds(5), .seconds(5)])
-        machine.receivedBytes()
-        guard case .reconnect(let reset) = machine.connectionEnded(error: nil, using: &generator) else { Issue.record("gave up"); return }
+        // A connection that delivers and drops before the threshold does not reset the count.
+        _ = machine.received(status: 200, headers: Self.sse, at: Self.t0)
+        guard case .reconnect(let flapping) = machine.connectionEnded(.endOfStream, at: Self.t0 + .seconds(59), using: &generator) else { Issue.record("gave up"); return }
+        #expect(flapping == .seconds(5))
+        // One that stayed open for the threshold does.
+        _ = machine.received(status: 200, headers: Self.sse, at: Self.t0 + .seconds(100))
+        guard case .reconnect(let reset) = machine.connectionEnded(.endOfStream, at: Self.t0 + .seconds(160), using: &generator) else { Issue.record("gave up"); return }
         #expect(reset == .seconds(1))
     }
 
@@ -158,7 +180,7 @@ struct EventSourceStateMachineTests {
         machine.received(retry: .seconds(10))
         var generator = SeededGenerator(seed: 4)
         for _ in 0..<3 {
-            guard case .reconnect(let delay) = machine.connectionEnded(error: nil, using: &generator) else { Issue.record("gave up"); return }
+            guard case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator) else { Issue.record("gave up"); return }
             #expect(delay == .seconds(10))
         }
     }
@@ -172,7 +194,7 @@ struct EventSourceStateMachineTests {
         var generator = SeededGenerator(seed: 5)
         var delays: Set<Duration> = []
         for _ in 0..<50 {
-            guard case .reconnect(let delay) = machine.connectionEnded(error: nil, using: &generator) else { Issue.record("gave up"); return }
+            guard case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator) else { Issue.record("gave up"); return }
             #expect(delay > .milliseconds(500) && delay <= .seconds(1))
             delays.insert(delay)
         }
@@ -184,13 +206,197 @@ struct EventSourceStateMachineTests {
         struct Refused: Error {}
         var machine = try machine { $0.maxReconnectAttempts = 2 }
         var generator = SeededGenerator(seed: 6)
-        guard case .reconnect = machine.connectionEnded(error: Refused(), using: &generator) else { Issue.record("gave up early"); return }
-        machine.receivedBytes()
-        guard case .reconnect = machine.connectionEnded(error: Refused(), using: &generator) else { Issue.record("gave up early"); return }
-        guard case .reconnect = machine.connectionEnded(error: Refused(), using: &generator) else { Issue.record("gave up early"); return }
-        guard case .fail(let error) = machine.connectionEnded(error: Refused(), using: &generator) else { Issue.record("no limit"); return }
+        guard case .reconnect = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("gave up early"); return }
+        _ = machine.received(status: 200, headers: Self.sse, at: Self.t0)
+        // Open for the threshold: this end is the first failure of a new run.
+        guard case .reconnect = machine.connectionEnded(.endOfStream, at: Self.t0 + .seconds(61), using: &generator) else { Issue.record("gave up early"); return }
+        guard case .reconnect = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("gave up early"); return }
+        guard case .fail(let error) = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("no limit"); return }
         #expect(error.code == .reconnectLimitReached)
         #expect(error.underlying is Refused)
         #expect(machine.readyState == .closed)
+    }
+
+    // MARK: Hostile numbers, URLs and redirects
+
+    @Test("a server's retry saturates at maximumRetry and never goes under minimumRetry; no value traps", arguments: [
+        Duration.milliseconds(Int64.max), .seconds(Int64.max), .zero, .milliseconds(1), .seconds(7_200),
+    ])
+    func retryIsClamped(retry: Duration) throws {
+        var machine = try machine()
+        machine.received(retry: retry)
+        #expect(machine.reconnectionTime == max(.milliseconds(500), min(retry, .seconds(3600))))
+        var generator = SeededGenerator(seed: 10)
+        guard case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator) else { Issue.record("gave up"); return }
+        #expect(delay >= .milliseconds(500) && delay <= .seconds(3600))
+    }
+
+    @Test("after retry: 0 the backoff grows from the floor, not from zero")
+    func backoffGrowsFromTheFloor() throws {
+        var machine = try machine { $0.backoff = .exponential(multiplier: 2, maximum: .seconds(30), jitter: 0) }
+        machine.received(retry: .zero)
+        var generator = SeededGenerator(seed: 11)
+        var delays: [Duration] = []
+        for _ in 0..<8 {
+            _ = machine.received(status: 200, headers: Self.sse, at: Self.t0)
+            // A flapping server: open, one comment, closed at once.
+            if case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0 + .milliseconds(1), using: &generator) { delays.append(delay) }
+        }
+        #expect(delays == [0.5, 1, 2, 4, 8, 16, 30, 30].map { Duration.milliseconds(Int64($0 * 1000)) })
+    }
+
+    @Test("exponential backoff with absurd settings neither traps nor goes under the floor")
+    func absurdBackoff() throws {
+        var machine = try machine {
+            $0.backoff = .exponential(multiplier: .infinity, maximum: .seconds(Int64.max), jitter: .nan)
+            $0.maxReconnectAttempts = nil
+        }
+        var generator = SeededGenerator(seed: 12)
+        for _ in 0..<200 {
+            guard case .reconnect(let delay) = machine.connectionEnded(.network(CancellationError()), at: Self.t0, using: &generator) else { Issue.record("gave up"); return }
+            #expect(delay >= .milliseconds(500))
+        }
+    }
+
+    @Test("ports outside 1...65535 are invalid, at creation and in a redirect's Location", arguments: [
+        "http://127.0.0.1:0/e", "http://127.0.0.1:65536/e", "http://127.0.0.1:99999/e", "http://127.0.0.1:18446744073709551617/e",
+    ])
+    func invalidPorts(url: String) throws {
+        if let parsed = URL(string: url) {
+            #expect(throws: EventSourceError.self) { try EventSource(url: parsed) }
+        }
+        var machine = try machine()
+        let outcome = respond(&machine, status: 307, headers: ["Location": url])
+        guard case .fail(let error)? = outcome else { Issue.record("followed \(url)"); return }
+        #expect(error.code == .invalidURL)
+        #expect(machine.readyState == .closed)
+    }
+
+    @Test("a redirect to another origin drops every credential header: the usual ones, the configured ones, the provider's; any case")
+    func crossOriginDropsCredentials() throws {
+        let headers: HTTPHeaders = ["authorization": "Bearer t", "Cookie": "c=1", "PROXY-Authorization": "Basic x", "X-Api-Key": "k", "X-Trace": "1"]
+        var machine = try machine(headers: headers) { $0.sensitiveHeaders = ["x-api-KEY"] }
+        let provided: HTTPHeaders = ["Authorization": "Bearer fresh", "X-Provided": "p"]
+        #expect(machine.request(adding: provided).headers.values("Authorization") == ["Bearer t", "Bearer fresh"])
+        _ = machine.received(status: 307, headers: ["Location": "http://other.test:8080/events"], at: Self.t0)
+        let sent = machine.request(adding: provided).headers
+        for name in ["Authorization", "Cookie", "Proxy-Authorization", "X-Api-Key"] { #expect(sent[name] == nil, "\(name) followed the redirect") }
+        #expect(sent["X-Trace"] == "1")
+        #expect(sent["X-Provided"] == "p")
+        // A redirect back to the first origin does not bring them back within this connection.
+        _ = machine.received(status: 307, headers: ["Location": Self.url.absoluteString], at: Self.t0)
+        #expect(machine.request().headers["Cookie"] == nil)
+        // The next connection starts at the original origin again, with its credentials.
+        var generator = SeededGenerator(seed: 13)
+        _ = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator)
+        #expect(machine.request().headers["Cookie"] == "c=1")
+    }
+
+    @Test("https to http is refused unless allowed; http to https is fine")
+    func insecureRedirect() throws {
+        func machine(_ allow: Bool) throws -> EventSourceStateMachine {
+            var configuration = EventSource.Configuration()
+            configuration.allowsInsecureRedirects = allow
+            return try EventSourceStateMachine(request: EventSource.Request(url: URL(string: "https://secure.test/e")!), lastEventID: "", configuration: configuration)
+        }
+        var refusing = try machine(false)
+        guard case .fail(let error) = refusing.received(status: 302, headers: ["Location": "http://secure.test/e"], at: Self.t0) else { Issue.record("followed"); return }
+        #expect(error.code == .insecureRedirect)
+        var allowing = try machine(true)
+        guard case .redirect = allowing.received(status: 302, headers: ["Location": "http://secure.test/e"], at: Self.t0) else { Issue.record("refused"); return }
+        var upgrading = try self.machine()
+        guard case .redirect = upgrading.received(status: 302, headers: ["Location": "https://example.test/e"], at: Self.t0) else { Issue.record("refused"); return }
+    }
+
+    // MARK: Requests, policy
+
+    @Test("any method and body; 303 (and 301/302 after POST) turn into GET without a body, 307/308 keep both; reconnection sends the original")
+    func methodsAndRedirects() throws {
+        let body = Array(#"{"q":1}"#.utf8)
+        func post() throws -> EventSourceStateMachine {
+            try EventSourceStateMachine(request: EventSource.Request(url: Self.url, method: "POST", headers: ["Content-Type": "application/json"], body: body), lastEventID: "", configuration: .init())
+        }
+        var machine = try post()
+        #expect(machine.request().method == "POST")
+        #expect(machine.request().body == body)
+        #expect(machine.request().headers["Accept-Encoding"] == "identity")
+        _ = machine.received(status: 307, headers: ["Location": "/b"], at: Self.t0)
+        #expect(machine.request().method == "POST" && machine.request().body == body)
+        _ = machine.received(status: 303, headers: ["Location": "/c"], at: Self.t0)
+        #expect(machine.request().method == "GET" && machine.request().body == nil)
+        var generator = SeededGenerator(seed: 14)
+        _ = machine.connectionEnded(.endOfStream, at: Self.t0, using: &generator)
+        #expect(machine.request().method == "POST" && machine.request().body == body && machine.request().url == Self.url)
+        var moved = try post()
+        _ = moved.received(status: 301, headers: ["Location": "/d"], at: Self.t0)
+        #expect(moved.request().method == "GET")
+    }
+
+    @Test("a method that is not a token, CONNECT, or TRACE is refused at creation", arguments: ["", "GE T", "G\r\nX", "CONNECT", "TRACE"])
+    func invalidMethods(method: String) {
+        #expect(throws: EventSourceError.self) { try EventSource(request: EventSource.Request(url: Self.url, method: method)) }
+    }
+
+    @Test("the standard policy: network errors, timeouts and the end of a stream reconnect; statuses and content types stop")
+    func standardPolicy() throws {
+        let policy = EventSource.ErrorPolicy.standard
+        #expect(policy.decide(.network(CancellationError()), attempt: 1) == .retry)
+        #expect(policy.decide(.connectTimeout(.seconds(1)), attempt: 9) == .retry)
+        #expect(policy.decide(.readTimeout(.seconds(1)), attempt: 1) == .retry)
+        #expect(policy.decide(.endOfStream, attempt: 1) == .retry)
+        #expect(policy.decide(.status(503, headers: [:]), attempt: 1) == .stop)
+        #expect(policy.decide(.contentType("text/html"), attempt: 1) == .stop)
+    }
+
+    @Test("a policy of one's own: retry a 503 after its Retry-After, count attempts, stop on network errors; the floor holds")
+    func customPolicy() throws {
+        let seen = Counter()
+        var machine = try machine {
+            $0.errorPolicy = EventSource.ErrorPolicy { failure, attempt in
+                seen.increment()
+                switch failure {
+                case .status(503, let headers): return attempt <= 2 ? .retryAfter(.seconds(Int64(headers["Retry-After"] ?? "") ?? 1)) : .stop
+                case .status(429, _): return .retryAfter(.zero)
+                default: return .stop
+                }
+            }
+        }
+        #expect(respond(&machine, status: 503, headers: ["Retry-After": "7"]) == .reconnect(after: .seconds(7)))
+        #expect(respond(&machine, status: 429, headers: [:]) == .reconnect(after: .milliseconds(500)))
+        guard case .fail(let error)? = respond(&machine, status: 503, headers: ["Retry-After": "7"]) else { Issue.record("did not stop"); return }
+        #expect(error.code == .badStatus && error.status == 503)
+        #expect(seen.count == 3)
+        var network = try self.machine { $0.errorPolicy = EventSource.ErrorPolicy { _, _ in .stop } }
+        var generator = SeededGenerator(seed: 15)
+        guard case .fail(let failed) = network.connectionEnded(.network(CancellationError()), at: Self.t0, using: &generator) else { Issue.record("did not stop"); return }
+        #expect(failed.code == .connectionFailed && failed.underlying is CancellationError)
+        var ended = try self.machine { $0.errorPolicy = EventSource.ErrorPolicy { _, _ in .stop } }
+        #expect(ended.connectionEnded(.endOfStream, at: Self.t0, using: &generator) == .finish)
+    }
+
+    @Test("a request that is not retryable ends with its first failure: timeouts throw timedOut, the end of the stream ends the sequence")
+    func notRetryable() throws {
+        func machine() throws -> EventSourceStateMachine {
+            try EventSourceStateMachine(request: EventSource.Request(url: Self.url, method: "POST", isRetryable: false), lastEventID: "", configuration: .init())
+        }
+        var generator = SeededGenerator(seed: 16)
+        var timedOut = try machine()
+        guard case .fail(let error) = timedOut.connectionEnded(.readTimeout(.seconds(5)), at: Self.t0, using: &generator) else { Issue.record("retried"); return }
+        #expect(error.code == .timedOut)
+        var ended = try machine()
+        #expect(ended.connectionEnded(.endOfStream, at: Self.t0, using: &generator) == .finish)
+        #expect(ended.readyState == .closed)
+    }
+
+    @Test("reconnectNow goes back to the original URL without counting a failure")
+    func reconnectNow() throws {
+        var machine = try machine { $0.backoff = .exponential(jitter: 0) }
+        var generator = SeededGenerator(seed: 17)
+        _ = machine.connectionEnded(.network(CancellationError()), at: Self.t0, using: &generator)
+        _ = machine.received(status: 307, headers: ["Location": "http://other.test/x"], at: Self.t0)
+        machine.reconnectingNow()
+        #expect(machine.url == Self.url)
+        #expect(machine.failures == 1)
+        #expect(machine.readyState == .connecting)
     }
 }

@@ -9,6 +9,7 @@ struct EventSourceTests {
     static let fast: EventSource.Configuration = {
         var configuration = EventSource.Configuration()
         configuration.retry = .milliseconds(10)
+        configuration.minimumRetry = .milliseconds(10)
         return configuration
     }()
 

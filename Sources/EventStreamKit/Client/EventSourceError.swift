@@ -1,10 +1,13 @@
 /// Why an ``EventSource`` stopped for good, or could not be created.
 ///
-/// Only failures the WHATWG spec calls fatal end a stream: a status other than 200, 204
-/// or a redirect; a `Content-Type` other than `text/event-stream`; too many redirects. A
-/// refused or dropped connection or a malformed response is not fatal: the source
-/// reconnects, unless ``EventSource/Configuration/maxReconnectAttempts`` runs out, which
-/// ends it with ``Code/reconnectLimitReached`` and the last error in ``underlying``.
+/// By default (``EventSource/ErrorPolicy/standard``) only failures the WHATWG spec calls
+/// fatal end a stream: a status other than 200, 204 or a redirect; a `Content-Type` other
+/// than `text/event-stream`; a redirect that cannot be followed. A refused or dropped
+/// connection, a timeout or a malformed response is not fatal: the source reconnects,
+/// unless ``EventSource/Configuration/maxReconnectAttempts`` runs out, which ends it with
+/// ``Code/reconnectLimitReached`` and the last error in ``underlying``. A policy of your own
+/// (or a request that is not retryable) can stop on those too: then they are thrown as
+/// ``Code/connectionFailed`` and ``Code/timedOut``.
 ///
 /// ```swift
 /// do {
@@ -19,6 +22,7 @@ public struct EventSourceError: Error, CustomStringConvertible, Sendable {
         private enum Base: Hashable, Sendable {
             case invalidURL, invalidHeader, badStatus, wrongContentType, tooManyRedirects
             case invalidResponse, reconnectLimitReached, alreadyIterated
+            case invalidRequest, insecureRedirect, unsupportedContentEncoding, connectionFailed, timedOut
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -41,6 +45,20 @@ public struct EventSourceError: Error, CustomStringConvertible, Sendable {
         public static let reconnectLimitReached = Code(.reconnectLimitReached)
         /// The source was iterated a second time; each source is one stream, read once.
         public static let alreadyIterated = Code(.alreadyIterated)
+        /// The request's method or body cannot be sent.
+        public static let invalidRequest = Code(.invalidRequest)
+        /// A redirect from `https` to plain `http`, refused unless
+        /// ``EventSource/Configuration/allowsInsecureRedirects`` is set.
+        public static let insecureRedirect = Code(.insecureRedirect)
+        /// The response has a `Content-Encoding` the client does not decode (it asks for
+        /// `identity`); the stream would be unreadable, so the source stops.
+        public static let unsupportedContentEncoding = Code(.unsupportedContentEncoding)
+        /// The connection failed and the error policy (or a request that is not retryable)
+        /// said not to reconnect; the network error is in ``EventSourceError/underlying``.
+        public static let connectionFailed = Code(.connectionFailed)
+        /// A connect or read timeout, and the error policy (or a request that is not
+        /// retryable) said not to reconnect.
+        public static let timedOut = Code(.timedOut)
 
         public var description: String { String(describing: base) }
     }
@@ -93,6 +111,26 @@ public struct EventSourceError: Error, CustomStringConvertible, Sendable {
     static func reconnectLimitReached(attempts: Int, lastError: (any Error)?) -> EventSourceError {
         let cause = lastError.map { ": \($0)" } ?? ""
         return EventSourceError(.reconnectLimitReached, "gave up after \(attempts) failed reconnection attempts in a row\(cause)", underlying: lastError)
+    }
+
+    static func invalidRequest(_ why: String) -> EventSourceError {
+        EventSourceError(.invalidRequest, "invalid event source request: \(why)")
+    }
+
+    static func insecureRedirect(from: String, to: String) -> EventSourceError {
+        EventSourceError(.insecureRedirect, "\(from) redirected to plain http (\(to)); refused, as allowsInsecureRedirects is false")
+    }
+
+    static func unsupportedContentEncoding(_ coding: String, url: String) -> EventSourceError {
+        EventSourceError(.unsupportedContentEncoding, "\(url) answered with Content-Encoding \(coding.debugDescription), which this client does not decode (it asked for identity)")
+    }
+
+    static func connectionFailed(_ error: any Error, url: String) -> EventSourceError {
+        EventSourceError(.connectionFailed, "\(url): \(error)", underlying: error)
+    }
+
+    static func timedOut(_ what: String) -> EventSourceError {
+        EventSourceError(.timedOut, what)
     }
 
     static var alreadyIterated: EventSourceError {

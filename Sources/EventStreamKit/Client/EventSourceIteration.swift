@@ -11,6 +11,12 @@ final class EventSourceIteration {
         case finished
     }
 
+    /// A timeout noticed by the iterator (the storage's timers interrupt the wait; this
+    /// carries it to ``connectionEnded(_:)``).
+    private struct Timeout: Error {
+        let failure: EventSource.ConnectionFailure
+    }
+
     private var machine: EventSourceStateMachine
     private let storage: EventSourceStorage
     private var phase = Phase.connecting
@@ -20,6 +26,8 @@ final class EventSourceIteration {
     private var pending: [MessageEvent] = []
     private var pendingIndex = 0
     private var generator = SystemRandomNumberGenerator()
+
+    private var configuration: EventSource.Configuration { machine.configuration }
 
     init(machine: EventSourceStateMachine, storage: EventSourceStorage) {
         self.machine = machine
@@ -53,6 +61,7 @@ final class EventSourceIteration {
                     try await connect()
                 case .waiting(let delay):
                     try await storage.sleep(for: delay)
+                    _ = storage.takeInterruption()  // reconnectNow() only shortens the wait
                     phase = .connecting
                 case .streaming(let response):
                     try await read(from: response)
@@ -66,52 +75,112 @@ final class EventSourceIteration {
                     end()
                     return nil
                 }
-                if error is WireError || error is EventSourceError && !isNetworkError(error) {
-                    end()
+                if let timeout = error as? Timeout {
+                    try connectionEnded(timeout.failure)
+                } else if error is WireError || error is EventSourceError && !isNetworkError(error) {
+                    end(.closed(failure: .network(error)))
                     throw error
+                } else {
+                    try connectionEnded(.network(error))
                 }
-                try connectionEnded(error)
             }
         }
     }
 
     /// Sends the request (following redirects) and acts on the response.
     private nonisolated(nonsending) func connect() async throws {
-        while true {
-            let request = machine.request
-            let response: any EventStreamResponse = if request.url.scheme?.lowercased() == "https" || machine.configuration.transport == .foundation {
-                try await URLSessionResponse.open(request)
-            } else {
-                try await HTTPClientResponse.open(request)
+        machine.attemptStarted()
+        storage.report(.connecting(attempt: machine.attempts))
+        var extra = HTTPHeaders()
+        if let provider = configuration.headerProvider {
+            extra = try await provider()
+            do {
+                try EventSourceStateMachine.validate(extra)
+            } catch {
+                end(.closed(failure: .network(error)))
+                throw error
             }
-            switch machine.received(status: response.status, headers: response.headers) {
+        }
+        while true {
+            let request = machine.request(adding: extra)
+            let useFoundation = request.url.scheme?.lowercased() == "https" || configuration.transport == .foundation
+            let opened: OpenedResponse
+            do {
+                opened = try await storage.connect(timeout: configuration.connectTimeout) { () async throws -> OpenedResponse in
+                    useFoundation ? .foundation(try await URLSessionResponse.open(request)) : .builtin(try await HTTPClientResponse.connect(request))
+                }
+            } catch {
+                if try interrupted() { return }
+                throw error
+            }
+            let response = try opened.response()
+            if case .builtin = opened, let coding = Self.contentCoding(response.headers) {
+                end(.closed(failure: .network(EventSourceError.unsupportedContentEncoding(coding, url: request.url.absoluteString))))
+                throw EventSourceError.unsupportedContentEncoding(coding, url: request.url.absoluteString)
+            }
+            switch machine.received(status: response.status, headers: response.headers, at: .now) {
             case .open:
-                guard storage.attach(response.interrupt) else {
-                    end()
+                guard storage.attach(response.interrupt, readTimeout: configuration.readTimeout) else {
+                    _ = try interrupted()
                     return
                 }
-                parser = EventStreamParser(limits: machine.configuration.limits, lastEventID: machine.lastEventID)
+                parser = EventStreamParser(limits: configuration.limits, lastEventID: machine.lastEventID)
                 phase = .streaming(response)
+                storage.report(.open)
                 return
             case .redirect:
                 continue
             case .finish:
                 end()
                 return
+            case .failed(let failure):
+                try connectionEnded(failure)
+                return
             case .fail(let error):
-                end()
+                end(.closed(failure: .network(error)))
                 throw error
             }
         }
     }
 
+    /// After a wait ended: acts on why, if something interrupted it. Returns `true` when
+    /// it was ``EventSource/reconnectNow()`` (the phase is then `.connecting`, with no
+    /// delay and no failure counted), `false` when nothing interrupted it; throws
+    /// ``Timeout`` for a timeout, `CancellationError` for ``EventSource/close()``.
+    private func interrupted() throws -> Bool {
+        switch storage.takeInterruption() {
+        case nil:
+            return false
+        case .closed:
+            throw CancellationError()
+        case .connectTimeout:
+            throw Timeout(failure: .connectTimeout(configuration.connectTimeout ?? .zero))
+        case .readTimeout:
+            throw Timeout(failure: .readTimeout(configuration.readTimeout ?? .zero))
+        case .reconnectNow:
+            parser.finish()
+            storage.detach()
+            machine.reconnectingNow()
+            phase = .connecting
+            return true
+        }
+    }
+
     private nonisolated(nonsending) func read(from response: any EventStreamResponse) async throws {
         buffer.removeAll(keepingCapacity: true)
-        guard try await response.read(into: &buffer) else {
-            try connectionEnded(nil)
+        let more: Bool
+        do {
+            more = try await response.read(into: &buffer)
+        } catch {
+            if try interrupted() { return }
+            throw error
+        }
+        guard more else {
+            if try interrupted() { return }
+            try connectionEnded(.endOfStream)
             return
         }
-        machine.receivedBytes()
+        storage.noteActivity()
         elements.removeAll(keepingCapacity: true)
         try parser.parse(buffer, into: &elements)
         for element in elements {
@@ -125,29 +194,56 @@ final class EventSourceIteration {
         if pending.isEmpty { storage.update(lastEventID: parser.lastEventID) }
     }
 
-    /// The connection is over: discard an incomplete event, then wait and reconnect, or fail.
-    private func connectionEnded(_ error: (any Error)?) throws {
+    /// The connection is over: discard an incomplete event, then wait and reconnect, or end.
+    private func connectionEnded(_ failure: EventSource.ConnectionFailure) throws {
         parser.finish()
         storage.detach()
         phase = .connecting  // releases the response, which closes its connection
-        switch machine.connectionEnded(error: error, using: &generator) {
+        switch machine.connectionEnded(failure, at: .now, using: &generator) {
         case .reconnect(let delay):
-            storage.update(readyState: .connecting)
+            storage.report(.retrying(after: delay, failure: failure))
             phase = .waiting(delay)
-        case .fail(let failure):
-            end()
-            throw failure
+        case .finish:
+            end(.closed(failure: failure.isEndOfStream ? nil : failure))
+        case .fail(let error):
+            end(.closed(failure: failure))
+            throw error
         }
     }
 
-    private func end() {
+    private func end(_ change: EventSource.StateChange = .closed(failure: nil)) {
         machine.close()
-        storage.finish()  // detaches the interrupt too
+        storage.finish(change)  // detaches the interrupt too
         phase = .finished
     }
 
     /// A malformed response is a network error (fetch's rule): it reconnects.
     private func isNetworkError(_ error: any Error) -> Bool {
         (error as? EventSourceError)?.code == .invalidResponse
+    }
+
+    /// The response's content coding, if it has one other than `identity`.
+    static func contentCoding(_ headers: HTTPHeaders) -> String? {
+        let codings = headers.values("Content-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercasedASCII }
+        return codings.first { !$0.isEmpty && $0 != "identity" }
+    }
+}
+
+extension EventSource.ConnectionFailure {
+    var isEndOfStream: Bool {
+        if case .endOfStream = self { true } else { false }
+    }
+}
+
+/// A response whose head arrived, from either transport: what a connecting task hands back.
+enum OpenedResponse: Sendable {
+    case builtin(HTTPClientResponse.Opened)
+    case foundation(URLSessionResponse)
+
+    func response() throws(EventSourceError) -> any EventStreamResponse {
+        switch self {
+        case .builtin(let opened): try HTTPClientResponse(opened)
+        case .foundation(let response): response
+        }
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 
 /// A response on the built-in HTTP/1.1 client: a non-blocking socket on a shared poller,
 /// one request per connection (`Connection: close` is not needed: the stream ends it).
+/// It asks for no content coding (`Accept-Encoding: identity`); a response that has one
+/// anyway fails loudly (``EventSourceError/Code/unsupportedContentEncoding``).
 final class HTTPClientResponse: EventStreamResponse {
     /// The poller for every client connection in the process: one thread, created on first use.
     static let poller: Result<Poller, SocketError> = Result { () throws(SocketError) in try Poller() }
@@ -23,12 +25,30 @@ final class HTTPClientResponse: EventStreamResponse {
     var headers: HTTPHeaders { head.headers }
     var interrupt: @Sendable () -> Void { { [socket] in socket.shutdown() } }
 
-    private init(socket: Socket, poller: Poller, head: HTTPResponseHead, early: [UInt8]) throws(EventSourceError) {
-        self.socket = socket
-        self.poller = poller
-        self.head = head
-        self.early = early
-        framing = try head.framing()
+    /// A connected socket whose response head has been read: what the connecting task hands
+    /// back (``EventSourceStorage/connect(timeout:_:)``). Whoever holds it owns the socket:
+    /// ``HTTPClientResponse/init(_:)`` takes it over.
+    struct Opened: Sendable {
+        let socket: Socket
+        let poller: Poller
+        let head: HTTPResponseHead
+        /// Body bytes that arrived with the head.
+        let early: [UInt8]
+    }
+
+    /// Takes over the socket of `opened`; closes it (in `deinit`) even if the framing is bad.
+    init(_ opened: Opened) throws(EventSourceError) {
+        socket = opened.socket
+        poller = opened.poller
+        head = opened.head
+        early = opened.early
+        do {
+            framing = try head.framing()
+        } catch {
+            framing = .none
+            isAtEnd = true
+            throw error
+        }
         if case .length(let length) = framing { remaining = length }
         isAtEnd = framing == .none || framing == .length(0)
     }
@@ -38,11 +58,12 @@ final class HTTPClientResponse: EventStreamResponse {
         socket.close()
     }
 
-    /// Connects, sends `GET`, and reads the response head (skipping interim 1xx responses).
-    nonisolated(nonsending) static func open(_ request: EventSourceRequest) async throws -> HTTPClientResponse {
+    /// Connects, sends the request, and reads the response head (skipping interim 1xx
+    /// responses, as RFC 9110 §15.2 requires). Cancelling the task ends it in any phase.
+    nonisolated(nonsending) static func connect(_ request: EventSourceRequest) async throws -> Opened {
         let poller = try poller.get()
         guard let host = request.url.host else { throw EventSourceError.invalidURL(request.url.absoluteString, "no host") }
-        let port = UInt16(request.url.port ?? 80)
+        let port = UInt16(clamping: request.url.port ?? 80)
         let socket = try await Socket.connect(host: host, port: port, poller: poller)
         var owned = true
         defer {
@@ -51,20 +72,36 @@ final class HTTPClientResponse: EventStreamResponse {
                 socket.close()
             }
         }
-        try await socket.writeAll(Array(requestHead(request).utf8), poller: poller)
+        socket.setKeepAlive()
+        let head = Array(requestHead(request).utf8)
+        if let body = request.body, !body.isEmpty {
+            try await socket.writeAll(head: head, frames: [EventFrame(encodedBytes: body)], poller: poller)
+        } else {
+            try await socket.writeAll(head, poller: poller)
+        }
         var buffer: [UInt8] = []
+        var interim = 0
         while true {
             if !buffer.isEmpty, case .complete(let head, let consumed) = try HTTPResponseHeadParser.parse(buffer, limits: headLimits) {
                 buffer.removeFirst(consumed)
-                if (100..<200).contains(head.status) { continue }
+                if head.status == 101 { throw EventSourceError.invalidResponse("101 Switching Protocols, but no upgrade was asked for") }
+                if (100..<200).contains(head.status) {
+                    interim += 1
+                    // Bounded in time by the connect timeout; this bounds the work too.
+                    guard interim <= maxInterimResponses else { throw EventSourceError.invalidResponse("more than \(maxInterimResponses) interim (1xx) responses") }
+                    continue
+                }
                 owned = false
-                return try HTTPClientResponse(socket: socket, poller: poller, head: head, early: buffer)
+                return Opened(socket: socket, poller: poller, head: head, early: buffer)
             }
             guard try await fill(&buffer, from: socket, poller: poller) else {
                 throw EventSourceError.invalidResponse(buffer.isEmpty ? "the server closed the connection without answering" : "the server closed the connection in the response head")
             }
         }
     }
+
+    /// The most interim (1xx) responses accepted before the final one.
+    static let maxInterimResponses = 100
 
     static func requestHead(_ request: EventSourceRequest) -> String {
         let url = request.url
@@ -75,8 +112,13 @@ final class HTTPClientResponse: EventStreamResponse {
         var host = url.host ?? ""
         if host.contains(":"), !host.hasPrefix("[") { host = "[\(host)]" }
         if let port = url.port, port != 80 { host += ":\(port)" }
-        var head = "GET \(target) HTTP/1.1\r\nHost: \(host)\r\n"
+        var head = "\(request.method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
         for (name, value) in request.headers { head += "\(name): \(value)\r\n" }
+        if let body = request.body {
+            head += "Content-Length: \(body.count)\r\n"
+        } else if ["POST", "PUT", "PATCH"].contains(request.method) {
+            head += "Content-Length: 0\r\n"
+        }
         return head + "\r\n"
     }
 

@@ -11,7 +11,7 @@ import FoundationNetworking
 ///
 /// Backpressure: past ``highWater`` buffered bytes the task is suspended until the reader
 /// catches up, so a slow consumer does not make the process buffer without bound.
-final class URLSessionResponse: EventStreamResponse {
+final class URLSessionResponse: EventStreamResponse, Sendable {
     static let highWater = 1 << 20
 
     let status: Int
@@ -32,11 +32,12 @@ final class URLSessionResponse: EventStreamResponse {
 
     nonisolated(nonsending) static func open(_ request: EventSourceRequest) async throws -> URLSessionResponse {
         var urlRequest = URLRequest(url: request.url, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: 24 * 3600)
-        urlRequest.httpMethod = "GET"
+        urlRequest.httpMethod = request.method
         for (name, value) in request.headers { urlRequest.addValue(value, forHTTPHeaderField: name) }
+        if let body = request.body { urlRequest.httpBody = Data(body) }
         let configuration = URLSessionConfiguration.ephemeral
-        // An event stream may be quiet for long; the spec has no idle timeout, and a dead
-        // connection is the server's heartbeat's business.
+        // The source's own connect and read timeouts apply (they cancel the task); these
+        // only keep URLSession's from firing first.
         configuration.timeoutIntervalForRequest = 24 * 3600
         configuration.timeoutIntervalForResource = .infinity
         let delegate = URLSessionStreamDelegate()
@@ -137,7 +138,8 @@ final class URLSessionStreamDelegate: NSObject, URLSessionDataDelegate, Sendable
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse, completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
         completionHandler(.allow)
-        guard let response = response as? HTTPURLResponse else { return }
+        // An interim 1xx response is not the answer (RFC 9110 §15.2): wait for the final one.
+        guard let response = response as? HTTPURLResponse, !(100..<200).contains(response.statusCode) else { return }
         let waiter = state.withLock { state -> CheckedContinuation<HTTPURLResponse, any Error>? in
             state.response = response
             defer { state.responseWaiter = nil }

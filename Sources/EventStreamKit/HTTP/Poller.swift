@@ -100,7 +100,11 @@ final class Poller: Sendable {
     private func wait(_ fd: Int32, forWriting: Bool) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                let failed = waiters.withLock { table -> Bool in
+                let failure = waiters.withLock { table -> (any Error)? in
+                    // A task cancelled before it got here already ran its cancellation handler,
+                    // which found no continuation: registering one now would wait forever.
+                    // Checked under the lock the handler takes, so no cancellation slips between.
+                    if Task.isCancelled { return CancellationError() }
                     var entry = table[fd] ?? Waiters()
                     if forWriting { entry.write = continuation } else { entry.read = continuation }
                     let add = !entry.isRegistered
@@ -108,12 +112,12 @@ final class Poller: Sendable {
                     guard backend.arm(fd, read: entry.wantsRead, write: entry.write != nil, add: add) else {
                         if forWriting { entry.write = nil } else { entry.read = nil }
                         table[fd] = entry
-                        return true
+                        return SocketError("epoll_ctl")
                     }
                     table[fd] = entry
-                    return false
+                    return nil
                 }
-                if failed { continuation.resume(throwing: SocketError("epoll_ctl")) }
+                if let failure { continuation.resume(throwing: failure) }
             }
         } onCancel: {
             let cancelled = waiters.withLock { table -> UnsafeContinuation<Void, any Error>? in

@@ -8,6 +8,8 @@ final class ScriptedServer: Sendable {
     struct Request: Sendable {
         let index: Int
         let head: String
+        /// The body, as long as its `Content-Length` says.
+        let body: [UInt8]
         let receivedAt: ContinuousClock.Instant
 
         /// The first value of a header, by case-insensitive name.
@@ -20,6 +22,7 @@ final class ScriptedServer: Sendable {
         }
 
         var requestLine: String { String(head.split(separator: "\r\n").first ?? "") }
+        var method: String { String(requestLine.split(separator: " ").first ?? "") }
     }
 
     enum Step: Sendable {
@@ -28,6 +31,8 @@ final class ScriptedServer: Sendable {
         case close
         /// Keeps the connection open until the client closes it.
         case holdOpen
+        /// Waits this long before the next step: a slow server, on purpose.
+        case pause(Duration)
     }
 
     typealias Script = @Sendable (Request) -> [Step]
@@ -87,8 +92,19 @@ final class ScriptedServer: Sendable {
                 case .wouldBlock: try await poller.waitReadable(socket.fd)
                 }
             }
+            let headEnd = received.headEnd!
+            let head = String(decoding: received[..<headEnd], as: UTF8.self)
+            let length = Request(index: 0, head: head, body: [], receivedAt: .now).header("Content-Length").flatMap { Int($0) } ?? 0
+            var body = Array(received[headEnd...])
+            while body.count < length {
+                switch try chunk.withUnsafeMutableBytes({ try socket.read(into: $0) }) {
+                case .bytes(let count): body += chunk[..<count]
+                case .endOfFile: return
+                case .wouldBlock: try await poller.waitReadable(socket.fd)
+                }
+            }
             let request = recorded.withLock { list in
-                let request = Request(index: list.count, head: String(decoding: received, as: UTF8.self), receivedAt: .now)
+                let request = Request(index: list.count, head: head, body: body, receivedAt: .now)
                 list.append(request)
                 return request
             }
@@ -98,6 +114,8 @@ final class ScriptedServer: Sendable {
                     try await socket.writeAll(bytes, poller: poller)
                 case .close:
                     return
+                case .pause(let duration):
+                    try await Task.sleep(for: duration)
                 case .holdOpen:
                     while true {
                         try await poller.waitReadable(socket.fd)
@@ -137,11 +155,14 @@ func withScriptedServer<T: Sendable>(
 }
 
 private extension Array where Element == UInt8 {
-    var containsHeadEnd: Bool {
-        guard count >= 4 else { return false }
+    var containsHeadEnd: Bool { headEnd != nil }
+
+    /// The index just past the head's final CRLF CRLF.
+    var headEnd: Int? {
+        guard count >= 4 else { return nil }
         for index in 3..<count where self[index] == 10 && self[index - 1] == 13 && self[index - 2] == 10 && self[index - 3] == 13 {
-            return true
+            return index + 1
         }
-        return false
+        return nil
     }
 }
