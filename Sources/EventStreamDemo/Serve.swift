@@ -37,6 +37,12 @@ struct ServeOptions {
 
     var isBenchMode: Bool { benchRate != nil }
 
+    static let usage = """
+        usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
+                                       [--signin-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
+          Serves the demo page, its JSON API and per-user event streams (the default command).
+        """
+
     init(parsing arguments: [String]) throws {
         var remaining = arguments[...]
         while let flag = remaining.popFirst() {

@@ -58,4 +58,34 @@ struct ListenCommandTests {
         #expect(invalid.status != 0)
         #expect(invalid.stderrText.contains("http or https"))
     }
+
+    @Test("each failed attempt is one stderr line saying what failed and when it retries; --max-attempts gives up with status 1")
+    func failedAttemptsAreReported() async throws {
+        try await withScriptedServer({ _ in [.holdOpen] }) { server in
+            let demo = try DemoProcess(["listen", server.url, "--connect-timeout", "0.2", "--max-attempts", "3"])
+            defer { demo.terminate() }
+            try await waitUntil("the demo to give up", timeout: .seconds(20)) { !demo.isRunning && demo.stderrText.contains("gave up") }
+            #expect(demo.status == 1)
+            let lines = demo.stderrText.split(separator: "\n")
+            #expect(lines.count == 3, "stderr: \(demo.stderrText)")
+            #expect(lines.first?.contains("attempt 1 failed: no response within 0.2 s; retrying in 3 s") == true, "stderr: \(demo.stderrText)")
+            #expect(server.requests.count == 3)
+        }
+    }
+
+    @Test("--data sends a POST body with its length; --help answers on every subcommand")
+    func postAndHelp() async throws {
+        try await withScriptedServer({ _ in [.streamHead, .send("data: [DONE]\n\n"), .close] }) { server in
+            let demo = try DemoProcess(["listen", server.url, "--data", #"{"q":1}"#, "-H", "Content-Type: application/json", "--max-attempts", "1"])
+            defer { demo.terminate() }
+            try await waitUntil("the first line") { demo.stdoutLines.count == 1 }
+            #expect(server.requests.first?.method == "POST")
+            #expect(server.requests.first?.body == Array(#"{"q":1}"#.utf8))
+        }
+        for arguments in [["listen", "--help"], ["serve", "--help"], ["--help"]] {
+            let help = try DemoProcess(arguments)
+            try await waitUntil("\(arguments) to exit") { !help.isRunning && help.stdoutText.contains("usage:") }
+            #expect(help.status == 0, "\(arguments): \(help.stderrText)")
+        }
+    }
 }

@@ -29,6 +29,7 @@ final class DemoProcess: Sendable {
     }
 
     var stderrText: String { String(decoding: child.stderr, as: UTF8.self) }
+    var stdoutText: String { String(decoding: child.stdout, as: UTF8.self) }
 
     var isRunning: Bool { child.isRunning }
 
