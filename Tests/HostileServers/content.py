@@ -89,6 +89,22 @@ def bom(ctx):
     return f"events {got!r}"
 
 
+@suite.scenario("id-bytes", cap=15)
+def id_bytes(ctx):
+    """`id: é✓ \x01\x7f` (non-ASCII and control bytes other than NUL/CR/LF): printed as is, and
+    the reconnection's Last-Event-ID carries exactly its UTF-8 bytes (no crash building the
+    header, no percent-encoding)."""
+    ident = "\u00e9\u2713 \x01\x7f"
+    s, c = run_stream(ctx, b"id: " + ident.encode() + b"\ndata: x\n\n")
+    s.wait_requests(2, 2)
+    raw = s.requests[1].header("Last-Event-ID") if len(s.requests) > 1 else None
+    sent = raw.encode("latin-1") if raw is not None else None
+    ids = [e.get("id") for e in c.good_events()]
+    ctx.expect(ids == [ident], f"ids printed {ids!r}")
+    ctx.expect(sent == ident.encode(), f"Last-Event-ID bytes {sent!r}, expected {ident.encode()!r}")
+    return f"printed {ids!r}, Last-Event-ID bytes {sent!r}"
+
+
 @suite.scenario("json-breakers", cap=15)
 def json_breakers(ctx):
     """Data, event type and id made to break one-JSON-object-per-line: quotes, backslashes,

@@ -28,8 +28,9 @@ def retry_huge(ctx):
         s = ctx.server(serve_sequence(answer(SSE_HEAD + b"retry: " + value + b"\n\ndata: before\n\n")))
         servers[label] = s
         clients[label] = ctx.listen(s.url())
+    deadline = time.monotonic() + 8
     for c in clients.values():
-        c.wait_events(1, 8)
+        c.wait_events(1, max(0.1, deadline - time.monotonic()))
     time.sleep(2.5)
     figures = []
     for label, c in clients.items():
@@ -95,8 +96,9 @@ def redirect_bad_port(ctx):
         s = ctx.server(answer(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + loc + b"\r\nContent-Length: 0\r\n\r\n"))
         clients[p] = ctx.listen(s.url(), "--max-attempts", "2")
     figures = []
+    deadline = time.monotonic() + 9
     for p, c in clients.items():
-        c.wait_for(lambda s: s.exit_t is not None, 9)
+        c.wait_for(lambda s: s.exit_t is not None, max(0.1, deadline - time.monotonic()))
         rc = c.proc.poll()
         ctx.expect(c.stderr, f"port {p}: no error line")
         ctx.expect(rc is None or rc == 1, f"port {p}: exit status {rc}")

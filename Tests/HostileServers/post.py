@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 from _servers import (SSE_HEAD, Suite, answer, answer_204, serve_sequence)
 
@@ -116,6 +117,64 @@ def post_303(ctx):
                    f"a body after the 303: {r.body[:20]!r}, Content-Length {r.header('Content-Length')!r}")
         ctx.expect(r.header("Content-Type") is None, f"Content-Type after the 303: {r.header('Content-Type')!r}")
     return "; ".join(f"{r.method} {r.target} {len(r.body)} bytes" for r in s.requests)
+
+
+def big_file(ctx, mib):
+    fd, path = tempfile.mkstemp(prefix="hostile-post-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(b"z" * (mib << 20))
+    ctx.closers.append(lambda: os.unlink(path))
+    return path
+
+
+@suite.scenario("post-early-close", cap=20)
+def post_early_close(ctx):
+    """The server reads the head of a 32 MiB POST, answers 401 at once and resets the connection
+    while the body is still being written: no death by SIGPIPE; an error line; exit 1 with
+    --max-attempts 1."""
+
+    def early(conn):
+        # read only the head (the body is far larger than the socket buffers)
+        holder = [b""]
+        deadline = time.monotonic() + 5
+        while b"\r\n\r\n" not in holder[0] and conn._recv_into(deadline, holder):
+            pass
+        conn.send(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        conn.reset()
+
+    s = ctx.server(early)
+    c = ctx.listen(s.url(), "--method", "POST", "--data-file", big_file(ctx, 32),
+                   "-H", "Content-Type: application/octet-stream", "--max-attempts", "1")
+    rc = c.wait_exit(10)
+    ctx.expect(rc == 1 and c.stderr, f"exit {rc}, stderr {[l for _, l in c.stderr][-1:]}")
+    return f"exit {rc}, said {(c.stderr[-1][1][:100] if c.stderr else '-')!r}"
+
+
+@suite.scenario("post-body-unread", cap=20)
+def post_body_unread(ctx):
+    """The server reads only the head of a 32 MiB POST, answers 200 with an event, and never
+    reads the body: the event is printed (the client reads while it writes), or --connect-timeout
+    2 ends the attempt within 2-3.5 s; never a hang."""
+
+    def unread(conn):
+        holder = [b""]
+        deadline = time.monotonic() + 5
+        while b"\r\n\r\n" not in holder[0] and conn._recv_into(deadline, holder):
+            pass
+        conn.send(SSE_HEAD + b"data: early\n\n")
+        time.sleep(15)
+
+    s = ctx.server(unread)
+    c = ctx.listen(s.url(), "--method", "POST", "--data-file", big_file(ctx, 32),
+                   "-H", "Content-Type: application/octet-stream", "--connect-timeout", "2",
+                   "--max-attempts", "1")
+    s.wait_connections(1, 5)
+    c.wait_for(lambda x: x.good_events() or x.stderr, 6)
+    t = (c.t0 + (c.events[0][0] if c.events else c.stderr[0][0] if c.stderr else 99)) - s.connections[0].t_accept \
+        if s.connections else None
+    ok = c.data()[:1] == ["early"] or (c.stderr and t is not None and t <= 3.5)
+    ctx.expect(ok, f"neither the event nor a timely failure ({t} s)")
+    return f"events {c.data()[:1]}, first output {t and round(t, 2)} s after the connection"
 
 
 if __name__ == "__main__":

@@ -81,6 +81,27 @@ def credentials_same_origin(ctx):
     return f"after the 307: {second}"
 
 
+@suite.scenario("no-cookie-jar", cap=15)
+def no_cookie_jar(ctx):
+    """The stream sets `Set-Cookie: planted=1` (and a 307 from another port sets `from-b=1`
+    with Domain=127.0.0.1, which cookies share across ports): no later request carries a cookie
+    the user did not give with -H. (URLSession's default configuration has a shared cookie jar.)"""
+    a = ctx.server(lambda conn: None)
+    b = ctx.server(answer(b"HTTP/1.1 307 Temporary Redirect\r\nSet-Cookie: from-b=1; Domain=127.0.0.1; Path=/\r\n"
+                          b"Location: " + a.url("/events").encode() + b"\r\nContent-Length: 0\r\n\r\n"))
+    a.handler = serve_sequence(
+        answer(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nSet-Cookie: planted=1; Path=/\r\n\r\n"
+               b"retry: 500\n\ndata: x\n\n"),
+        answer_204)
+    c = ctx.listen(b.url(), "--max-attempts", "3")
+    c.wait_exit(8)
+    a.wait_requests(2, 2)
+    cookies = [(r.target, r.header("Cookie")) for r in a.requests + b.requests[1:]]
+    ctx.expect(len(a.requests) >= 2, f"{len(a.requests)} requests to the stream's origin")
+    ctx.expect(all(v is None for _, v in cookies), f"cookies sent: {cookies}")
+    return f"requests and their Cookie: {cookies}"
+
+
 @suite.scenario("redirect-loop", cap=20)
 def redirect_loop(ctx):
     """A 307 to itself, forever: a clear error and exit 1 within 10 s, with a bounded number of

@@ -103,5 +103,16 @@ def server_gone(ctx):
     return "; ".join(figures)
 
 
+@suite.scenario("https-retry0", transports=None, cap=20)
+def https_retry0(ctx):
+    """Over https (trusted test CA): `retry: 0`, one event, close, on every connection:
+    connections/s ≤ 2.5 over 5 s, CPU ≤ 15% (TLS handshakes make a spin costly)."""
+    s = ctx.server(answer(SSE_HEAD + b"retry: 0\n\ndata: again\n\n"), tls=True)
+    c = ctx.listen(s.url(), trust=True, transport=False)
+    rate, cpu, n = measure(ctx, s, c, 5)
+    judge(ctx, rate, cpu, "https retry: 0")
+    return f"{rate or 0:.2f} connections/s, CPU {(cpu or 0) * 100:.1f}% over 5 s ({n} connections)"
+
+
 if __name__ == "__main__":
     sys.exit(suite.run())
