@@ -167,7 +167,8 @@ func liveStream() async throws -> [String] {
     }
     for (index, event) in try textEvents().enumerated() {
         note(event, id: try await hub.send(event, to: readers))
-        if index % 4 == 0 { try await Task.sleep(for: .milliseconds(30)) }  // let heartbeats in
+        // Quiet for more than two heartbeat ticks: the second finds the stream idle.
+        if index % 4 == 0 { try await Task.sleep(for: .milliseconds(50)) }
     }
     await hub.comment("a standalone comment", to: readers)
     let sortedKeys = JSONEncoder()
