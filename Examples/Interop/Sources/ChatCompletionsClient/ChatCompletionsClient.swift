@@ -45,21 +45,26 @@ struct ChatCompletionsClient {
 
     static let checks = [
         Check(name: "a streamed completion, read to [DONE]") { server in
+            let before = try await serverStats(server)
             let (text, sawDone) = try await complete(server, model: "m")
             guard sawDone else { throw Failure("the stream ended without [DONE]") }
             guard text == expectedText else { throw Failure("content \(text.debugDescription), expected \(expectedText.debugDescription)") }
-            let stats = try await serverStats(server)
-            guard stats.requests["m"] == 1 else { throw Failure("the server got \(stats.requests["m"] ?? 0) requests for it, not 1") }
-            guard stats.refused.isEmpty else { throw Failure("the server refused: \(stats.refused)") }
-            return "\(text.debugDescription); the server found method, Content-Type, Accept, Authorization and body as required (body framed by \(stats.framing.joined(separator: ", ")))"
+            let after = try await serverStats(server)
+            let sent = after.requests["m", default: 0] - before.requests["m", default: 0]
+            guard sent == 1 else { throw Failure("the server got \(sent) requests for it, not 1") }
+            let refused = after.refused.dropFirst(before.refused.count)
+            guard refused.isEmpty else { throw Failure("the server refused: \(Array(refused))") }
+            let framing = after.framing.dropFirst(before.framing.count)
+            return "\(text.debugDescription); the server found method, Content-Type, Accept, Authorization and body as required (body framed by \(framing.joined(separator: ", ")))"
         },
         Check(name: "a wrong API key is a fatal 401, not retried") { server in
+            let before = try await serverStats(server).requests["unauthorized", default: 0]
             do {
                 _ = try await complete(server, model: "unauthorized", key: "wrong-key")
                 throw Failure("no error")
             } catch let error as EventSourceError where error.code == .badStatus && error.status == 401 {
                 try await Task.sleep(for: .seconds(1))
-                let sent = try await serverStats(server).requests["unauthorized"] ?? 0
+                let sent = try await serverStats(server).requests["unauthorized", default: 0] - before
                 guard sent == 1 else { throw Failure("sent \(sent) times") }
                 return "badStatus 401, sent once"
             }
@@ -72,14 +77,14 @@ struct ChatCompletionsClient {
         },
         Check(name: "control: the same close, retryable: sent again") { server in
             // Shows that the count above would catch a second POST.
-            let before = try await serverStats(server).requests["drop-close"] ?? 0
+            let before = try await serverStats(server).requests["drop-close", default: 0]
             let source = try EventSource(request: request(server, model: "drop-close", retryable: true))
             var contents: [String] = []
             for try await event in source {
                 if let content = try delta(event) { contents.append(content) }
                 if contents.count == 4 { break }  // "" and "partial", twice
             }
-            let sent = (try await serverStats(server).requests["drop-close"] ?? 0) - before
+            let sent = try await serverStats(server).requests["drop-close", default: 0] - before
             guard sent == 2 else { throw Failure("the server got \(sent) POSTs for it, expected 2") }
             return "reconnected and POSTed again, as a retryable request should"
         },
@@ -108,6 +113,7 @@ struct ChatCompletionsClient {
     /// A stream that ends before `[DONE]`: either the sequence ends or it throws; either way
     /// the POST must have gone out once, also after the reconnection time has passed.
     static func droppedOnce(_ server: URL, model: String) async throws -> String {
+        let before = try await serverStats(server).requests[model, default: 0]
         let outcome: String
         var contents: [String] = []
         do {
@@ -125,7 +131,7 @@ struct ChatCompletionsClient {
         guard contents == ["", "partial"] else { throw Failure("read \(contents), expected the two events before the break") }
         // The server said `retry: 100`; the client's floor is 0.5 s. A retry would be in by now.
         try await Task.sleep(for: .seconds(2))
-        let sent = try await serverStats(server).requests[model] ?? 0
+        let sent = try await serverStats(server).requests[model, default: 0] - before
         guard sent == 1 else { throw Failure("\(outcome), and the POST was sent \(sent) times") }
         return "\(outcome) after the 2 events; POST sent once (2 s later)"
     }
