@@ -1,0 +1,29 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Interoperability checks: other people's SSE code against ours, both ways. Run ./test.sh.
+let package = Package(
+    name: "Interop",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "EventStreamKit", path: "../.."),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+    ],
+    targets: [
+        // swift-openapi-runtime's SSE decoder reads EventStreamKit's HTTPServer, and the
+        // two parsers are compared on a corpus of edge cases.
+        .executableTarget(
+            name: "OpenAPIReadsHub",
+            dependencies: [
+                .product(name: "EventStreamKit", package: "EventStreamKit"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
+        ),
+        // EventStreamKit's EventSource POSTs to an OpenAI-style endpoint (chat_server.py).
+        .executableTarget(
+            name: "ChatCompletionsClient",
+            dependencies: [.product(name: "EventStreamKit", package: "EventStreamKit")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
