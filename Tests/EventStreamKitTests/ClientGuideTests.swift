@@ -64,4 +64,50 @@ struct ClientGuideTests {
         #expect(titles == ["You have mail"])
         await server.stop()
     }
+
+    @Test("the POST, header-provider and error-policy snippets compile and build a closed source without I/O")
+    func postProviderAndPolicySnippets() async throws {
+        actor Tokens { func current() async throws -> String { "t" } }
+        let tokens = Tokens()
+        var printed: [String] = []
+        func print(_ item: String) { printed.append(item) }
+
+        // Docs/Client.md: "POST streams (LLM and MCP APIs)"
+        var request = EventSource.Request(url: URL(string: "https://api.example.com/v1/chat/completions")!)
+        request.method = "POST"
+        request.headers = ["Content-Type": "application/json", "Authorization": "Bearer key"]
+        request.body = Array(#"{"stream":true}"#.utf8)
+        request.isRetryable = false  // a completion must not be requested twice
+        let source = try EventSource(request: request)
+        source.close()  // (not in the guide: the test makes no request)
+        for try await event in source {
+            if event.data == "[DONE]" { break }
+            print(event.data)
+        }
+        // end of snippet
+        #expect(printed.isEmpty)
+
+        // Docs/Client.md: "Refreshing credentials"
+        var configuration = EventSource.Configuration()
+        configuration.headerProvider = {
+            ["Authorization": "Bearer \(try await tokens.current())"]
+        }
+        // end of snippet
+        #expect(try await configuration.headerProvider?()["Authorization"] == "Bearer t")
+
+        // Docs/Client.md: "Errors, the error policy and state changes"
+        configuration.errorPolicy = EventSource.ErrorPolicy { failure, attempt in
+            switch failure {
+            case .status(503, let headers):
+                let seconds = headers["Retry-After"].flatMap { Int($0) } ?? 5
+                return attempt <= 10 ? .retryAfter(.seconds(seconds)) : .stop
+            default:
+                return EventSource.ErrorPolicy.standard.decide(failure, attempt: attempt)
+            }
+        }
+        // end of snippet
+        #expect(configuration.errorPolicy.decide(.status(503, headers: ["Retry-After": "7"]), attempt: 1) == .retryAfter(.seconds(7)))
+        #expect(configuration.errorPolicy.decide(.status(503, headers: [:]), attempt: 11) == .stop)
+        #expect(configuration.errorPolicy.decide(.endOfStream, attempt: 1) == .retry)
+    }
 }

@@ -184,7 +184,9 @@ def endless_1xx(ctx):
     c.wait_for(lambda x: x.stderr, 8)
     took = (c.t0 + c.stderr[0][0] - s.connections[0].t_accept) if c.stderr and s.connections else None
     rss = c.peak_rss_mib()
-    ctx.expect(took is not None and 1.8 <= took <= 3.5, f"failure line after {took} s")
+    # The client may give up on the flood itself (a cap on interim responses) before the
+    # connect timeout; either way within the timeout's bound.
+    ctx.expect(took is not None and took <= 3.5, f"failure line after {took} s")
     ctx.expect(rss < MAX_RSS_MIB, f"peak RSS {rss} MiB")
     return f"failure line {took and round(took, 2)} s after the connection, peak RSS {rss} MiB"
 

@@ -76,6 +76,11 @@ struct EventSourceStateMachine {
     /// When the current stream opened.
     private var openedAt: ContinuousClock.Instant?
     private var crossedOrigin = false
+    /// A redirect turned the request into a body-less GET: the body's headers go too.
+    private var droppedBodyHeaders = false
+
+    /// Fetch's request-body-header names.
+    static let bodyHeaders: Set<String> = ["content-type", "content-encoding", "content-language", "content-location"]
 
     init(request: EventSource.Request, lastEventID: String, configuration: EventSource.Configuration) throws(EventSourceError) {
         try Self.validate(request.url)
@@ -105,13 +110,17 @@ struct EventSourceStateMachine {
     func request(adding extra: HTTPHeaders = [:]) -> EventSourceRequest {
         var headers = HTTPHeaders([("Accept", "text/event-stream"), ("Accept-Encoding", "identity"), ("Cache-Control", "no-cache")])
         if !lastEventID.isEmpty { headers.add("Last-Event-ID", lastEventID) }
-        for (name, value) in original.headers where !(crossedOrigin && sensitiveHeaders.contains(name.lowercasedASCII)) {
-            headers.add(name, value)
-        }
-        for (name, value) in extra where !(crossedOrigin && sensitiveHeaders.contains(name.lowercasedASCII)) {
+        for (name, value) in Array(original.headers) + Array(extra) where sends(name) {
             headers.add(name, value)
         }
         return EventSourceRequest(url: url, method: method, headers: headers, body: body)
+    }
+
+    /// Whether a caller's header goes out with the next request.
+    private func sends(_ name: String) -> Bool {
+        let lowercased = name.lowercasedASCII
+        if crossedOrigin && sensitiveHeaders.contains(lowercased) { return false }
+        return !(droppedBodyHeaders && Self.bodyHeaders.contains(lowercased))
     }
 
     /// An attempt starts.
@@ -158,10 +167,12 @@ struct EventSourceStateMachine {
         // Fetch drops credentials the caller set for one origin when a redirect leaves it;
         // we drop every credential header, for the rest of this connection's redirects.
         if Self.origin(of: target) != Self.origin(of: url) { crossedOrigin = true }
-        // Fetch: 303 (for anything but HEAD), and 301/302 after POST, become GET without a body.
+        // Fetch: 303 (for anything but HEAD), and 301/302 after POST, become GET without a
+        // body, and without the headers that described the body.
         if status == 303 && method != "HEAD" || (status == 301 || status == 302) && method == "POST" {
             method = "GET"
             body = nil
+            droppedBodyHeaders = true
         }
         url = target
         return .redirect
@@ -220,6 +231,7 @@ struct EventSourceStateMachine {
         body = original.body
         redirects = 0
         crossedOrigin = false
+        droppedBodyHeaders = false
     }
 
     /// `close()`, cancellation or the consumer leaving.
