@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target from the library's own sources and runs it for a bounded time.
 #   Fuzz/run.sh [TARGET] [SECONDS]     TARGET: RequestHead (default), Connection, ResponseHead,
-#                                      EventStream, Encoder; SECONDS: 60 (default)
+#                                      ClientResponse, EventStream, Encoder; SECONDS: 60 (default)
 # Exits non-zero on a crash or sanitizer report; the reproducer lands in Fuzz/crashes/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,6 +15,11 @@ case "$target" in
   ResponseHead)
     sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
              "$root/Client/HTTPResponseHead.swift" "$root/Client/ChunkedBodyDecoder.swift" "$root/Client/EventSourceError.swift")
+    ;;
+  ClientResponse)
+    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
+             "$root/Client/HTTPResponseHead.swift" "$root/Client/ChunkedBodyDecoder.swift" "$root/Client/EventSourceError.swift" "$root/Client/HTTPClientResponseDecoder.swift"
+             "$root/Wire/EventStreamParser.swift" "$root/Wire/MessageEvent.swift" "$root/Wire/WireError.swift" "$root/Support/LineBreakFinder.swift")
     ;;
   Connection)
     sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"

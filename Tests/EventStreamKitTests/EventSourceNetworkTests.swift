@@ -306,4 +306,16 @@ struct EventSourceNetworkTests {
             }
         }
     }
+
+    @Test("events completed before a line over the limit are delivered, then the limit's error is thrown")
+    func eventsBeforeABadLineArrive() async throws {
+        try await withScriptedServer({ _ in [.streamHead, .send("data: a\n\ndata: b\n\ndata: " + String(repeating: "x", count: 200) + "\n\n"), .holdOpen] }) { server in
+            let source = try EventSource(url: server.url, configuration: Self.configuration(.automatic) { $0.limits.maxLineLength = 64 })
+            let received = Mutex<[String]>([])
+            await #expect(throws: WireError.self) {
+                try await withDeadline(.seconds(5)) { for try await event in source { received.withLock { $0.append(event.data) } } }
+            }
+            #expect(received.withLock { $0 } == ["a", "b"])
+        }
+    }
 }

@@ -25,6 +25,8 @@ final class EventSourceIteration {
     private var elements: [EventStreamParser.Element] = []
     private var pending: [MessageEvent] = []
     private var pendingIndex = 0
+    /// A parse error, thrown once the events before it are delivered.
+    private var deferredError: (any Error)?
     private var generator = SystemRandomNumberGenerator()
 
     private var configuration: EventSource.Configuration { machine.configuration }
@@ -54,6 +56,10 @@ final class EventSourceIteration {
                 return nil
             }
             do {
+                if let error = deferredError {
+                    deferredError = nil
+                    throw error
+                }
                 switch phase {
                 case .finished:
                     return nil
@@ -113,7 +119,7 @@ final class EventSourceIteration {
                 if try interrupted() { return }
                 throw error
             }
-            let response = try opened.response()
+            let response = opened.response()
             if case .builtin = opened, let coding = Self.contentCoding(response.headers) {
                 end(.closed(failure: .network(EventSourceError.unsupportedContentEncoding(coding, url: request.url.absoluteString))))
                 throw EventSourceError.unsupportedContentEncoding(coding, url: request.url.absoluteString)
@@ -182,7 +188,13 @@ final class EventSourceIteration {
         }
         storage.noteActivity()
         elements.removeAll(keepingCapacity: true)
-        try parser.parse(buffer, into: &elements)
+        do {
+            try parser.parse(buffer, into: &elements)
+        } catch {
+            // The events completed before the bad line are delivered first, as they would
+            // have been had the bytes arrived in two reads.
+            deferredError = error
+        }
         for element in elements {
             switch element {
             case .event(let event): pending.append(event)
@@ -240,9 +252,9 @@ enum OpenedResponse: Sendable {
     case builtin(HTTPClientResponse.Opened)
     case foundation(URLSessionResponse)
 
-    func response() throws(EventSourceError) -> any EventStreamResponse {
+    func response() -> any EventStreamResponse {
         switch self {
-        case .builtin(let opened): try HTTPClientResponse(opened)
+        case .builtin(let opened): HTTPClientResponse(opened)
         case .foundation(let response): response
         }
     }

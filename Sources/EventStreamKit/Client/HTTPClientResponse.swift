@@ -9,17 +9,13 @@ final class HTTPClientResponse: EventStreamResponse {
     static let poller: Result<Poller, SocketError> = Result { () throws(SocketError) in try Poller() }
 
     private static let chunkSize = 16 * 1024
-    private static let headLimits = HTTPRequestHeadParser.Limits(maxHeadSize: 16 * 1024, maxHeaderCount: 100)
 
     let socket: Socket
     let poller: Poller
     let head: HTTPResponseHead
-    private let framing: HTTPResponseHead.Framing
-    private var chunked = ChunkedBodyDecoder()
-    private var remaining = 0
-    /// Body bytes that arrived with the head.
+    private var decoder: HTTPClientResponseDecoder
+    /// Body bytes that arrived with the head, decoded.
     private var early: [UInt8]
-    private var isAtEnd = false
 
     var status: Int { head.status }
     var headers: HTTPHeaders { head.headers }
@@ -32,25 +28,18 @@ final class HTTPClientResponse: EventStreamResponse {
         let socket: Socket
         let poller: Poller
         let head: HTTPResponseHead
-        /// Body bytes that arrived with the head.
+        let decoder: HTTPClientResponseDecoder
+        /// Body bytes that arrived with the head, decoded.
         let early: [UInt8]
     }
 
-    /// Takes over the socket of `opened`; closes it (in `deinit`) even if the framing is bad.
-    init(_ opened: Opened) throws(EventSourceError) {
+    /// Takes over the socket of `opened`; closes it in `deinit`.
+    init(_ opened: Opened) {
         socket = opened.socket
         poller = opened.poller
         head = opened.head
+        decoder = opened.decoder
         early = opened.early
-        do {
-            framing = try head.framing()
-        } catch {
-            framing = .none
-            isAtEnd = true
-            throw error
-        }
-        if case .length(let length) = framing { remaining = length }
-        isAtEnd = framing == .none || framing == .length(0)
     }
 
     deinit {
@@ -79,29 +68,27 @@ final class HTTPClientResponse: EventStreamResponse {
         } else {
             try await socket.writeAll(head, poller: poller)
         }
-        var buffer: [UInt8] = []
-        var interim = 0
+        var decoder = HTTPClientResponseDecoder()
+        var early: [UInt8] = []
         while true {
-            if !buffer.isEmpty, case .complete(let head, let consumed) = try HTTPResponseHeadParser.parse(buffer, limits: headLimits) {
-                buffer.removeFirst(consumed)
-                if head.status == 101 { throw EventSourceError.invalidResponse("101 Switching Protocols, but no upgrade was asked for") }
-                if (100..<200).contains(head.status) {
-                    interim += 1
-                    // Bounded in time by the connect timeout; this bounds the work too.
-                    guard interim <= maxInterimResponses else { throw EventSourceError.invalidResponse("more than \(maxInterimResponses) interim (1xx) responses") }
-                    continue
-                }
-                owned = false
-                return Opened(socket: socket, poller: poller, head: head, early: buffer)
+            let result = try withUnsafeTemporaryAllocation(byteCount: chunkSize, alignment: 1) { (scratch) throws -> (Socket.ReadResult, HTTPResponseHead?) in
+                let result = try socket.read(into: scratch)
+                guard case .bytes(let count) = result else { return (result, nil) }
+                return (result, try decoder.feedHead(UnsafeRawBufferPointer(rebasing: scratch[..<count]), body: &early))
             }
-            guard try await fill(&buffer, from: socket, poller: poller) else {
-                throw EventSourceError.invalidResponse(buffer.isEmpty ? "the server closed the connection without answering" : "the server closed the connection in the response head")
+            switch result {
+            case (_, let head?):
+                owned = false
+                return Opened(socket: socket, poller: poller, head: head, decoder: decoder, early: early)
+            case (.bytes, nil):
+                continue
+            case (.wouldBlock, nil):
+                try await poller.waitReadable(socket.fd)
+            case (.endOfFile, nil):
+                try decoder.endOfInput()  // throws: the head was cut off
             }
         }
     }
-
-    /// The most interim (1xx) responses accepted before the final one.
-    static let maxInterimResponses = 100
 
     static func requestHead(_ request: EventSourceRequest) -> String {
         let url = request.url
@@ -123,18 +110,17 @@ final class HTTPClientResponse: EventStreamResponse {
     }
 
     nonisolated(nonsending) func read(into buffer: inout [UInt8]) async throws -> Bool {
+        if !early.isEmpty {
+            buffer.append(contentsOf: early)
+            early = []
+            return true
+        }
         let start = buffer.count
         while buffer.count == start {
-            if isAtEnd { return false }
-            if !early.isEmpty {
-                let bytes = early
-                early = []
-                try consume(bytes, into: &buffer)
-                continue
-            }
+            if decoder.isAtEnd { return false }
             let result = try withUnsafeTemporaryAllocation(byteCount: Self.chunkSize, alignment: 1) { (scratch) throws -> Socket.ReadResult in
                 let result = try socket.read(into: scratch)
-                if case .bytes(let count) = result { try consume(UnsafeRawBufferPointer(rebasing: scratch[..<count]), into: &buffer) }
+                if case .bytes(let count) = result { try decoder.decodeBody(UnsafeRawBufferPointer(rebasing: scratch[..<count]), into: &buffer) }
                 return result
             }
             switch result {
@@ -143,50 +129,10 @@ final class HTTPClientResponse: EventStreamResponse {
             case .wouldBlock:
                 try await poller.waitReadable(socket.fd)
             case .endOfFile:
-                if framing == .untilClose {
-                    isAtEnd = true
-                } else {
-                    throw EventSourceError.invalidResponse("the server closed the connection before the end of the body")
-                }
+                try decoder.endOfInput()
+                return buffer.count > start
             }
         }
         return true
-    }
-
-    private func consume(_ bytes: [UInt8], into buffer: inout [UInt8]) throws {
-        try bytes.withUnsafeBytes { raw in try consume(raw, into: &buffer) }
-    }
-
-    private func consume(_ bytes: UnsafeRawBufferPointer, into buffer: inout [UInt8]) throws {
-        switch framing {
-        case .none:
-            isAtEnd = true
-        case .untilClose:
-            buffer.append(contentsOf: bytes)
-        case .length:
-            let take = min(remaining, bytes.count)
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<take]))
-            remaining -= take
-            isAtEnd = remaining == 0
-        case .chunked:
-            try chunked.decode(bytes, into: &buffer)
-            isAtEnd = chunked.isComplete
-        }
-    }
-
-    /// Reads what is available into `buffer`, waiting for it; `false` at end of file.
-    private nonisolated(nonsending) static func fill(_ buffer: inout [UInt8], from socket: Socket, poller: Poller) async throws -> Bool {
-        while true {
-            let result = try withUnsafeTemporaryAllocation(byteCount: chunkSize, alignment: 1) { (scratch) throws -> Socket.ReadResult in
-                let result = try socket.read(into: scratch)
-                if case .bytes(let count) = result { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<count])) }
-                return result
-            }
-            switch result {
-            case .bytes: return true
-            case .endOfFile: return false
-            case .wouldBlock: try await poller.waitReadable(socket.fd)
-            }
-        }
     }
 }

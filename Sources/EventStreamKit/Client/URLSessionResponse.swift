@@ -9,10 +9,15 @@ import FoundationNetworking
 /// also on Linux, where `URLSession.bytes(for:)` does not exist. Redirects come back as
 /// responses, so that ``EventSourceStateMachine`` applies the same rules to both transports.
 ///
-/// Backpressure: past ``highWater`` buffered bytes the task is suspended until the reader
-/// catches up, so a slow consumer does not make the process buffer without bound.
+/// A bound, not backpressure: `URLSession` pushes the body as fast as the network brings it,
+/// and past ``bufferLimit`` bytes buffered and unread the connection is dropped with an error
+/// (a network error: the source reconnects with `Last-Event-ID`), so a slow consumer cannot
+/// make the process buffer without bound. The task is not suspended instead: on Linux,
+/// FoundationNetworking 6.3.1 removes a suspended transfer from libcurl and stops the
+/// process when data arrives for it ("Received body data, but no transfer in progress"), or
+/// loses the rest of the body.
 final class URLSessionResponse: EventStreamResponse, Sendable {
-    static let highWater = 1 << 20
+    static let bufferLimit = 4 << 20
 
     let status: Int
     let headers: HTTPHeaders
@@ -73,7 +78,8 @@ final class URLSessionStreamDelegate: NSObject, URLSessionDataDelegate, Sendable
         var response: HTTPURLResponse?
         var responseWaiter: CheckedContinuation<HTTPURLResponse, any Error>?
         var data = Data()
-        var isSuspended = false
+        /// Set when the consumer fell more than ``URLSessionResponse/bufferLimit`` behind.
+        var overflowed = false
         var readWaiter: CheckedContinuation<Data?, any Error>?
         /// Set when the task completed: `nil` error for a clean end.
         var completion: Result<Void, any Error>?
@@ -112,23 +118,20 @@ final class URLSessionStreamDelegate: NSObject, URLSessionDataDelegate, Sendable
     func nextData() async throws -> Data? {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data?, any Error>) in
-                let (ready, resume) = state.withLock { state -> (Result<Data?, any Error>?, URLSessionDataTask?) in
+                let ready = state.withLock { state -> Result<Data?, any Error>? in
                     if !state.data.isEmpty {
-                        let data = state.data
-                        state.data = Data()
-                        let resume = state.isSuspended ? state.task : nil
-                        state.isSuspended = false
-                        return (.success(data), resume)
+                        defer { state.data = Data() }
+                        return .success(state.data)
                     }
+                    if state.overflowed { return .failure(EventSourceError.invalidResponse("the consumer fell more than \(URLSessionResponse.bufferLimit >> 20) MiB behind the stream")) }
                     switch state.completion {
-                    case .success: return (.success(nil), nil)
-                    case .failure(let error): return (.failure(error), nil)
+                    case .success: return .success(nil)
+                    case .failure(let error): return .failure(error)
                     case nil:
                         state.readWaiter = continuation
-                        return (nil, nil)
+                        return nil
                     }
                 }
-                resume?.resume()
                 if let ready { continuation.resume(with: ready) }
             }
         } onCancel: {
@@ -149,17 +152,19 @@ final class URLSessionStreamDelegate: NSObject, URLSessionDataDelegate, Sendable
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let (waiter, suspend) = state.withLock { state -> (CheckedContinuation<Data?, any Error>?, URLSessionDataTask?) in
+        let (waiter, cancel) = state.withLock { state -> (CheckedContinuation<Data?, any Error>?, URLSessionDataTask?) in
+            guard !state.overflowed else { return (nil, nil) }
             if let waiter = state.readWaiter {
                 state.readWaiter = nil
                 return (waiter, nil)
             }
             state.data.append(data)
-            guard state.data.count > URLSessionResponse.highWater, !state.isSuspended else { return (nil, nil) }
-            state.isSuspended = true
+            guard state.data.count > URLSessionResponse.bufferLimit else { return (nil, nil) }
+            // What is buffered is still read; then the read fails and the source reconnects.
+            state.overflowed = true
             return (nil, state.task)
         }
-        suspend?.suspend()
+        cancel?.cancel()
         waiter?.resume(returning: data)
     }
 
