@@ -110,7 +110,7 @@ public struct EventSourceError: Error, CustomStringConvertible, Sendable {
 
     static func reconnectLimitReached(attempts: Int, lastError: (any Error)?) -> EventSourceError {
         let cause = lastError.map { ": \($0)" } ?? ""
-        return EventSourceError(.reconnectLimitReached, "gave up after \(attempts) failed reconnection attempts in a row\(cause)", underlying: lastError)
+        return EventSourceError(.reconnectLimitReached, "gave up after \(attempts) failed attempt\(attempts == 1 ? "" : "s") in a row\(cause)", underlying: lastError)
     }
 
     static func invalidRequest(_ why: String) -> EventSourceError {

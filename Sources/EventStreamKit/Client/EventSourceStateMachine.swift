@@ -209,7 +209,7 @@ struct EventSourceStateMachine {
         failures = attempt
         if let limit = configuration.maxReconnectAttempts, failures > limit {
             readyState = .closed
-            return .fail(.reconnectLimitReached(attempts: failures - 1, lastError: underlying(failure)))
+            return .fail(.reconnectLimitReached(attempts: failures, lastError: underlying(failure)))
         }
         readyState = .connecting
         restoreOriginal()
