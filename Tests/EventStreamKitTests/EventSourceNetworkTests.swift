@@ -318,4 +318,25 @@ struct EventSourceNetworkTests {
             #expect(received.withLock { $0 } == ["a", "b"])
         }
     }
+
+    @Test("a header provider that hangs is bounded by the connect timeout, and close() ends it")
+    func hangingHeaderProvider() async throws {
+        let calls = Counter()
+        let source = try EventSource(url: "http://127.0.0.1:9/events", configuration: Self.configuration(.automatic) {
+            $0.connectTimeout = .milliseconds(200)
+            $0.headerProvider = {
+                calls.increment()
+                try await Task.sleep(for: .seconds(3600))  // a token service that never answers
+                return [:]
+            }
+        })
+        let log = StateLog(source)
+        let reader = Task { try await source.reduce(0) { count, _ in count + 1 } }
+        try await waitUntil("a second attempt", timeout: .seconds(5)) { calls.count >= 2 }
+        #expect(log.all.contains("retrying after connect timeout"))
+        let closedAt = ContinuousClock.now
+        source.close()
+        #expect(try await withDeadline(.seconds(2)) { try await reader.value } == 0)
+        #expect(closedAt.duration(to: .now) < .milliseconds(500))
+    }
 }

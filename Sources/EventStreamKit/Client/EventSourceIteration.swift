@@ -99,7 +99,13 @@ final class EventSourceIteration {
         storage.report(.connecting(attempt: machine.attempts))
         var extra = HTTPHeaders()
         if let provider = configuration.headerProvider {
-            extra = try await provider()
+            // Part of the attempt: the connect timeout, close() and reconnectNow() end it too.
+            do {
+                extra = try await storage.connect(timeout: configuration.connectTimeout) { try await provider() }
+            } catch {
+                if try interrupted() { return }
+                throw error
+            }
             do {
                 try EventSourceStateMachine.validate(extra)
             } catch {
