@@ -136,7 +136,11 @@ nonisolated func listen(_ options: ListenOptions) async -> Int32 {
 func oneLine(_ text: String) -> String {
     var result = ""
     for scalar in text.unicodeScalars.prefix(500) {
-        if scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) {
+        // C0, DEL, C1, and the invisible controls that move or reorder text on a terminal or
+        // in a log viewer (line and paragraph separators, bidirectional marks and overrides).
+        let value = scalar.value
+        if value < 0x20 || value == 0x7F || (0x80..<0xA0).contains(value) || (0x200B...0x200F).contains(value)
+            || (0x2028...0x202E).contains(value) || (0x2060...0x2069).contains(value) || value == 0xFEFF {
             result += "\\u{\(String(scalar.value, radix: 16))}"
         } else {
             result.unicodeScalars.append(scalar)

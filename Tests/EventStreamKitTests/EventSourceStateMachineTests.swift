@@ -208,8 +208,10 @@ struct EventSourceStateMachineTests {
         var generator = SeededGenerator(seed: 6)
         guard case .reconnect = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("gave up early"); return }
         _ = machine.received(status: 200, headers: Self.sse, at: Self.t0)
-        // Open for the threshold: this end is the first failure of a new run.
-        guard case .reconnect = machine.connectionEnded(.endOfStream, at: Self.t0 + .seconds(61), using: &generator) else { Issue.record("gave up early"); return }
+        machine.receivedEvent()
+        // It delivered an event: the count starts again.
+        guard case .reconnect = machine.connectionEnded(.endOfStream, at: Self.t0 + .seconds(1), using: &generator) else { Issue.record("gave up early"); return }
+        guard case .reconnect = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("gave up early"); return }
         guard case .reconnect = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("gave up early"); return }
         guard case .fail(let error) = machine.connectionEnded(.network(Refused()), at: Self.t0, using: &generator) else { Issue.record("no limit"); return }
         #expect(error.code == .reconnectLimitReached)
@@ -334,7 +336,7 @@ struct EventSourceStateMachineTests {
         #expect(moved.request().method == "GET")
     }
 
-    @Test("a method that is not a token, CONNECT, or TRACE is refused at creation", arguments: ["", "GE T", "G\r\nX", "CONNECT", "TRACE"])
+    @Test("a method that is not a token, CONNECT, TRACE or HEAD is refused at creation", arguments: ["", "GE T", "G\r\nX", "CONNECT", "TRACE", "HEAD", "head"])
     func invalidMethods(method: String) {
         #expect(throws: EventSourceError.self) { try EventSource(request: EventSource.Request(url: Self.url, method: method)) }
     }
@@ -400,5 +402,48 @@ struct EventSourceStateMachineTests {
         #expect(machine.url == Self.url)
         #expect(machine.failures == 1)
         #expect(machine.readyState == .connecting)
+    }
+
+    @Test("the attempt limit counts attempts without events: a stream that delivers and closes starts it again, though not the backoff")
+    func limitResetsOnEventsBackoffDoesNot() throws {
+        var machine = try machine {
+            $0.maxReconnectAttempts = 1
+            $0.backoff = .exponential(multiplier: 2, maximum: .seconds(60), jitter: 0)
+            $0.retry = .seconds(1)
+        }
+        var generator = SeededGenerator(seed: 18)
+        var delays: [Duration] = []
+        for _ in 0..<5 {
+            _ = machine.received(status: 200, headers: Self.sse, at: Self.t0)
+            machine.receivedEvent()
+            guard case .reconnect(let delay) = machine.connectionEnded(.endOfStream, at: Self.t0 + .seconds(2), using: &generator) else { Issue.record("gave up on a server that delivers"); return }
+            delays.append(delay)
+        }
+        #expect(delays == [1, 2, 4, 8, 16].map { Duration.seconds($0) })
+        // Two in a row without events: the limit of 1 reconnection is spent.
+        guard case .reconnect = machine.connectionEnded(.network(CancellationError()), at: Self.t0, using: &generator) else { Issue.record("gave up early"); return }
+        guard case .fail(let error) = machine.connectionEnded(.network(CancellationError()), at: Self.t0, using: &generator) else { Issue.record("no limit"); return }
+        #expect(error.code == .reconnectLimitReached)
+        #expect(error.description.contains("2 failed attempts"))
+    }
+
+    @Test("credentials in a URL are refused, at creation and in a redirect, and never shown", arguments: ["http://alice:s3cr3t@127.0.0.1:8080/e", "http://alice@127.0.0.1/e"])
+    func credentialsInURLs(url: String) throws {
+        #expect { try EventSource(url: url) } throws: { error in
+            let error = error as? EventSourceError
+            return error?.code == .invalidURL && error?.description.contains("s3cr3t") == false && error?.description.contains("alice") == false
+        }
+        var machine = try machine()
+        guard case .fail(let error)? = respond(&machine, status: 302, headers: ["Location": url]) else { Issue.record("followed"); return }
+        #expect(error.code == .invalidURL)
+        #expect(!error.description.contains("s3cr3t"))
+    }
+
+    @Test("several Content-Type values: the last counts, as fetch extracts a MIME type")
+    func severalContentTypes() throws {
+        var plainLast = try machine()
+        guard case .fail? = respond(&plainLast, status: 200, headers: HTTPHeaders([("Content-Type", "text/event-stream"), ("Content-Type", "text/plain")])) else { Issue.record("opened"); return }
+        var sseLast = try machine()
+        guard case .open = sseLast.received(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain"), ("Content-Type", "text/event-stream; charset=utf-8")]), at: Self.t0) else { Issue.record("did not open"); return }
     }
 }

@@ -44,13 +44,17 @@ struct HTTPClientParsingTests {
         #expect(throws: EventSourceError.self) { try HTTPResponseHeadParser.parse(bytes) }
     }
 
-    @Test("framing: chunked wins over Content-Length; lengths must agree")
+    @Test("framing: Transfer-Encoding with Content-Length, or a coding other than chunked, is an error; lengths must agree")
     func framing() throws {
         func head(_ fields: [(String, String)], status: Int = 200) -> HTTPResponseHead {
             HTTPResponseHead(status: status, minorVersion: 1, headers: HTTPHeaders(fields.map { (name: $0.0, value: $0.1) }))
         }
-        #expect(try head([("Transfer-Encoding", "gzip, chunked"), ("Content-Length", "5")]).framing() == .chunked)
-        #expect(try head([("Transfer-Encoding", "gzip")]).framing() == .untilClose)
+        // RFC 9112 §6.3: both "ought to be handled as an error" (response splitting); a coding
+        // this client cannot decode would only produce garbage.
+        #expect(throws: EventSourceError.self) { try head([("Transfer-Encoding", "chunked"), ("Content-Length", "5")]).framing() }
+        #expect(throws: EventSourceError.self) { try head([("Transfer-Encoding", "gzip, chunked")]).framing() }
+        #expect(throws: EventSourceError.self) { try head([("Transfer-Encoding", "gzip")]).framing() }
+        #expect(try head([("Transfer-Encoding", "chunked")]).framing() == .chunked)
         #expect(try head([("Content-Length", "12")]).framing() == .length(12))
         #expect(try head([("Content-Length", "12, 12")]).framing() == .length(12))
         #expect(try head([("Content-Length", "5")], status: 304).framing() == HTTPResponseHead.Framing.none)

@@ -65,4 +65,17 @@ struct HTTPClientResponseDecoderTests {
         let many = String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: 100) + "HTTP/1.1 204 No Content\r\n\r\n"
         #expect(Self.decode(many, step: 1000)?.status == 204)
     }
+
+    @Test("ambiguous framing is an error: Transfer-Encoding with Content-Length, a coding other than chunked, chunked twice")
+    func ambiguousFraming() {
+        let body = "5\r\ndata:\r\n6\r\n CHNK\n\r\n1\r\n\n\r\n0\r\n\r\n"
+        for fields in [
+            "Content-Length: 5\r\nTransfer-Encoding: chunked", "Transfer-Encoding: chunked\r\nContent-Length: 0",
+            "Transfer-Encoding: gzip, chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", "Transfer-Encoding: chunked, ",
+        ] {
+            let response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\(fields)\r\n\r\n" + body
+            #expect(Self.decode(response, step: 1000) == nil, "accepted \(fields.debugDescription)")
+        }
+        #expect(Self.decode("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n" + body, step: 3)?.body == "data: CHNK\n\n")
+    }
 }

@@ -92,10 +92,12 @@ extension EventSource {
         public var backoffResetThreshold: Duration = .seconds(60)
         /// The most redirects followed for one connection. Default: 10.
         public var maxRedirects = 10
-        /// How many times in a row the source reconnects after a failed attempt (see
-        /// ``backoffResetThreshold``) before it gives up with
-        /// ``EventSourceError/Code/reconnectLimitReached``: with 2, the third failure in a row
-        /// ends it. `nil` (the default) retries forever, as a browser does.
+        /// How many times in a row the source reconnects after an attempt that delivered no
+        /// event before it gives up with ``EventSourceError/Code/reconnectLimitReached``:
+        /// with 2, the third such attempt in a row ends it. An attempt that delivered events
+        /// starts the count again (a server may close streams routinely), though not the
+        /// backoff's (see ``backoffResetThreshold``). `nil` (the default) retries forever, as
+        /// a browser does.
         public var maxReconnectAttempts: Int?
         /// The longest wait from starting an attempt (DNS, TCP, TLS, the request) to the
         /// final response head; then the attempt fails with a timeout and the source

@@ -203,7 +203,9 @@ final class EventSourceIteration {
         }
         for element in elements {
             switch element {
-            case .event(let event): pending.append(event)
+            case .event(let event):
+                pending.append(event)
+                machine.receivedEvent()
             case .retry(let delay): machine.received(retry: delay)
             case .comment: break
             }

@@ -69,8 +69,14 @@ struct EventSourceStateMachine {
     private(set) var lastEventID: String
     /// Redirects followed for the current connection.
     private(set) var redirects = 0
-    /// Failed attempts in a row: reset by a connection that stays open for the threshold.
+    /// Failed attempts in a row, for the backoff and the error policy: reset only by a
+    /// connection that stays open for the threshold.
     private(set) var failures = 0
+    /// Attempts in a row that delivered no event, for ``EventSource/Configuration/maxReconnectAttempts``:
+    /// a server that delivers and then closes, as some rotate connections, is not failing.
+    private(set) var attemptsWithoutEvents = 0
+    /// Whether the current stream has delivered an event.
+    private var deliveredEvent = false
     /// Attempts made since the source started (the first is 1).
     private(set) var attempts = 0
     /// When the current stream opened.
@@ -89,7 +95,7 @@ struct EventSourceStateMachine {
         guard !method.isEmpty, method.utf8.allSatisfy(HTTPRequestHeadParser.isTokenByte) else {
             throw .invalidRequest("the method \(method.debugDescription) is not an HTTP token")
         }
-        guard method != "CONNECT", method != "TRACE" else { throw .invalidRequest("\(method) cannot carry an event stream") }
+        guard !["CONNECT", "TRACE", "HEAD"].contains(method.uppercased()) else { throw .invalidRequest("\(method) cannot carry an event stream") }
         guard !lastEventID.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) else {
             throw .invalidHeader("Last-Event-ID", "the last event ID contains CR, LF or NUL")
         }
@@ -133,8 +139,7 @@ struct EventSourceStateMachine {
     mutating func received(status: Int, headers: HTTPHeaders, at now: ContinuousClock.Instant) -> ResponseAction {
         switch status {
         case 200:
-            let essence = headers["Content-Type"]?.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercasedASCII }
-            guard essence == "text/event-stream" else { return .failed(.contentType(headers["Content-Type"])) }
+            guard Self.isEventStream(headers) else { return .failed(.contentType(headers.values("Content-Type").joined(separator: ", "))) }
             readyState = .open
             redirects = 0
             openedAt = now
@@ -153,7 +158,8 @@ struct EventSourceStateMachine {
         guard let location = headers["Location"] else { return .failed(.status(status, headers: headers)) }
         guard let target = URL(string: location, relativeTo: url)?.absoluteURL, (try? Self.validate(target)) != nil else {
             readyState = .closed
-            return .fail(.invalidURL(location, "a redirect's Location must be an absolute or relative http(s) URL with a port in 1...65535"))
+            let shown = URL(string: location).map(Self.redacted) ?? location
+            return .fail(.invalidURL(shown, "a redirect's Location must be an absolute or relative http(s) URL with a port in 1...65535 and no credentials"))
         }
         redirects += 1
         guard redirects <= configuration.maxRedirects else {
@@ -178,9 +184,23 @@ struct EventSourceStateMachine {
         return .redirect
     }
 
+    /// Whether the response's MIME type is `text/event-stream`. With several `Content-Type`
+    /// values the last one counts, as fetch's "extract a MIME type" has it (so that
+    /// `text/event-stream` followed by `text/plain` is not an event stream).
+    static func isEventStream(_ headers: HTTPHeaders) -> Bool {
+        let values = headers.values("Content-Type").flatMap { $0.split(separator: ",") }
+        guard let last = values.last(where: { !$0.trimmingSpaces.isEmpty }) else { return false }
+        return last.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercasedASCII } == "text/event-stream"
+    }
+
     /// A valid `retry` field set the reconnection time: clamped to the configured range.
     mutating func received(retry: Duration) {
         reconnectionTime = clamped(retry)
+    }
+
+    /// The open stream delivered an event: the attempt limit's count starts again when it ends.
+    mutating func receivedEvent() {
+        deliveredEvent = true
     }
 
     /// The parser's last event ID after a chunk: sent on the next reconnection.
@@ -193,7 +213,9 @@ struct EventSourceStateMachine {
     mutating func connectionEnded(_ failure: EventSource.ConnectionFailure, at now: ContinuousClock.Instant, using generator: inout some RandomNumberGenerator) -> ReconnectAction {
         guard readyState != .closed else { return .finish }
         if let openedAt, openedAt.duration(to: now) >= configuration.backoffResetThreshold { failures = 0 }
+        let delivered = deliveredEvent
         openedAt = nil
+        deliveredEvent = false
         let attempt = failures + 1
         let decision: EventSource.ErrorPolicy.Decision = isRetryable ? configuration.errorPolicy.decide(failure, attempt: attempt) : .stop
         let delay: Duration
@@ -207,9 +229,10 @@ struct EventSourceStateMachine {
             delay = max(configuration.minimumRetry, min(after, configuration.maximumRetry))
         }
         failures = attempt
-        if let limit = configuration.maxReconnectAttempts, failures > limit {
+        attemptsWithoutEvents = delivered ? 0 : attemptsWithoutEvents + 1
+        if let limit = configuration.maxReconnectAttempts, attemptsWithoutEvents > limit {
             readyState = .closed
-            return .fail(.reconnectLimitReached(attempts: failures, lastError: underlying(failure)))
+            return .fail(.reconnectLimitReached(attempts: attemptsWithoutEvents, lastError: underlying(failure)))
         }
         readyState = .connecting
         restoreOriginal()
@@ -222,6 +245,8 @@ struct EventSourceStateMachine {
         guard readyState != .closed else { return }
         readyState = .connecting
         openedAt = nil
+        if deliveredEvent { attemptsWithoutEvents = 0 }
+        deliveredEvent = false
         restoreOriginal()
     }
 
@@ -292,6 +317,10 @@ struct EventSourceStateMachine {
             throw .invalidURL(url.absoluteString, "the scheme must be http or https")
         }
         guard let host = url.host, !host.isEmpty else { throw .invalidURL(url.absoluteString, "no host") }
+        // Fetch refuses them too; and a password in a URL ends up in logs and error messages.
+        guard url.user == nil, url.password == nil else {
+            throw .invalidURL(redacted(url), "credentials in the URL; send them in a header (Authorization)")
+        }
         // The port's text, not `url.port`: Foundation wraps 2^64 + 1 around to 1.
         if let port = portText(of: url.absoluteString), !port.isEmpty {
             let digits = port.drop { $0 == "0" }
@@ -311,6 +340,15 @@ struct EventSourceStateMachine {
             guard !value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) else { throw .invalidHeader(name, "the value contains CR, LF or NUL") }
             guard !reservedHeaders.contains(name.lowercasedASCII) else { throw .invalidHeader(name, "EventSource sets this header itself") }
         }
+    }
+
+    /// The URL with any user and password replaced by `***`, for messages.
+    static func redacted(_ url: URL) -> String {
+        let text = url.absoluteString
+        guard let start = text.range(of: "://")?.upperBound else { return text }
+        let authorityEnd = text[start...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.endIndex
+        guard let at = text[start..<authorityEnd].lastIndex(of: "@") else { return text }
+        return String(text[..<start]) + "***" + String(text[at...])
     }
 
     /// The text after the host's `:` in an absolute URL's authority, if there is a colon.

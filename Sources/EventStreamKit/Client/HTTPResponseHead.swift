@@ -19,12 +19,18 @@ struct HTTPResponseHead: Sendable {
     ///   `Content-Length`.
     func framing() throws(EventSourceError) -> Framing {
         if (100..<200).contains(status) || status == 204 || status == 304 { return .none }
-        let codings = headers.values("Transfer-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercasedASCII }
-        if let last = codings.last {
-            // Only chunked can be delimited; anything else coded runs until the server closes.
-            return last == "chunked" ? .chunked : .untilClose
+        let codings = headers.values("Transfer-Encoding").flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { $0.trimmingSpaces.lowercasedASCII }
+        let lengthFields = headers.values("Content-Length")
+        if !codings.isEmpty {
+            // Both at once "ought to be handled as an error" (RFC 9112 §6.3): a classic
+            // smuggling ingredient. And the only coding this client decodes is chunked, once.
+            guard lengthFields.isEmpty else { throw .invalidResponse("both Transfer-Encoding and Content-Length") }
+            guard codings == ["chunked"] else {
+                throw .invalidResponse("Transfer-Encoding \(codings.joined(separator: ", ").debugDescription) is not supported (only chunked)")
+            }
+            return .chunked
         }
-        let lengths = Set(headers.values("Content-Length").flatMap { $0.split(separator: ",") }.map(\.trimmingSpaces))
+        let lengths = Set(lengthFields.flatMap { $0.split(separator: ",") }.map(\.trimmingSpaces))
         guard let text = lengths.first else { return .untilClose }
         guard lengths.count == 1, !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let length = Int(text) else {
             throw .invalidResponse("malformed Content-Length")
