@@ -10,11 +10,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
     ],
     targets: [
+        // A failure type and a deadline, shared by both checks.
+        .target(name: "InteropSupport"),
         // swift-openapi-runtime's SSE decoder reads EventStreamKit's HTTPServer, and the
         // two parsers are compared on a corpus of edge cases.
         .executableTarget(
             name: "OpenAPIReadsHub",
             dependencies: [
+                "InteropSupport",
                 .product(name: "EventStreamKit", package: "EventStreamKit"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]
@@ -22,7 +25,7 @@ let package = Package(
         // EventStreamKit's EventSource POSTs to an OpenAI-style endpoint (chat_server.py).
         .executableTarget(
             name: "ChatCompletionsClient",
-            dependencies: [.product(name: "EventStreamKit", package: "EventStreamKit")]
+            dependencies: ["InteropSupport", .product(name: "EventStreamKit", package: "EventStreamKit")]
         ),
     ],
     swiftLanguageModes: [.v6]

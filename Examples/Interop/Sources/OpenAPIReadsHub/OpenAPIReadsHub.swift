@@ -1,4 +1,5 @@
 import EventStreamKit
+import InteropSupport
 import Foundation
 import OpenAPIRuntime
 #if canImport(FoundationNetworking)
@@ -247,21 +248,3 @@ func describe(_ event: DecodedEvent) -> String {
     return "{id \(event.id?.debugDescription ?? "nil"), event \(event.event?.debugDescription ?? "nil"), data \(data), retry \(event.retry.map(String.init) ?? "nil")}"
 }
 
-struct Failure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Runs `body`, or throws once `limit` has passed (the body is cancelled).
-func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next(), let value = result else { throw Failure("no result within \(limit)") }
-        return value
-    }
-}
