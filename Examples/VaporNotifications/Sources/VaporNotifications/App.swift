@@ -13,7 +13,8 @@ struct VaporNotifications {
         let probe = DisconnectProbe()
         routes(app, hub: hub, probe: probe)
 
-        // The hub's heartbeats and the probe's timer, cancelled at SIGINT/SIGTERM, below.
+        // The hub's heartbeats and the probe's timer. Cancelled at SIGINT/SIGTERM, below;
+        // run() also returns if the hub is drained (SIGUSR1), and then streams are refused.
         let background = Task {
             await withDiscardingTaskGroup { group in
                 group.addTask { await probe.run() }
@@ -21,6 +22,9 @@ struct VaporNotifications {
                 group.cancelAll()
             }
         }
+        // SIGUSR1 drains the hub: its streams end (each told when to reconnect) and new ones
+        // are answered 503, while the server goes on serving, until SIGINT or SIGTERM.
+        let drain = onSignal(SIGUSR1) { await hub.shutdown() }
         var failure: (any Error)?
         do {
             try await app.startup()
@@ -32,6 +36,7 @@ struct VaporNotifications {
         }
         // The hub goes first: cancelling run() shuts it down gracefully, every stream ends (told
         // when to reconnect), so the server's shutdown has no open response left to wait for.
+        drain.cancel()
         background.cancel()
         await background.value
         try await app.asyncShutdown()
