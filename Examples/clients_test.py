@@ -2,9 +2,10 @@
 """Checks a running notifications example with clients we did not write: `curl -N`, and
 httpx + httpx-sse. Both examples' test.sh run it:
 
-    python3 Examples/clients_test.py http://127.0.0.1:PORT
+    python3 Examples/clients_test.py http://127.0.0.1:PORT [APP_PID]
 
-The app under test keeps the token table token-alice -> alice, token-bob -> bob, and serves
+With the app's process ID (Linux), it also checks that idle streams wake the app no more than
+the hub's heartbeats do. The app under test keeps the token table token-alice -> alice, token-bob -> bob, and serves
 GET /events, POST /notify/<user>, POST /broadcast and GET /stats (see Docs/Embedding.md).
 Every wait is bounded. Each check waits for the clients it opened to leave the hub (within
 DISCONNECT_LIMIT) before the next starts. Exits 1 if any check failed.
@@ -19,10 +20,16 @@ import uuid
 import httpx
 from httpx_sse import aconnect_sse
 
+from idle_cost import close_streams, context_switches, open_idle_streams
+
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:8080"
+PID = int(sys.argv[2]) if len(sys.argv) > 2 else None
 EVENT_TIMEOUT = 5.0     # seconds to wait for an event that must arrive
 QUIET_PERIOD = 0.7      # seconds during which an event that must not arrive does not
 DISCONNECT_LIMIT = 1.0  # seconds within which a client that left must leave the hub
+IDLE_STREAMS = 200      # streams opened for the idle check
+IDLE_WINDOW = 3.0       # seconds over which their wake-ups are counted
+IDLE_WAKEUPS = 0.25     # per stream per second at most: less than one every 4 s
 
 
 def unique(title):
@@ -260,6 +267,34 @@ async def test_disconnect_leaves_hub():
     return "the client count dropped back to %d: %s" % (base, ", ".join(results))
 
 
+async def test_idle_streams_wake_nothing():
+    """Idle streams must not wake the app periodically (a timer per stream would): its threads'
+    context switches over IDLE_WINDOW, with IDLE_STREAMS idle streams open, minus as many
+    without them. The hub's heartbeat (every 15 s) may fall in the window; it stays well
+    under the bound."""
+    if PID is None:
+        return "skipped: no process ID given"
+    base = await clients()
+    before = context_switches(PID)
+    await asyncio.sleep(IDLE_WINDOW)
+    quiet = context_switches(PID) - before
+    streams = await open_idle_streams(BASE, IDLE_STREAMS)
+    try:
+        await wait_for_clients(base + IDLE_STREAMS)
+        before = context_switches(PID)
+        await asyncio.sleep(IDLE_WINDOW)
+        busy = context_switches(PID) - before
+    finally:
+        close_streams(streams)
+    took = await wait_for_clients(base, within=DISCONNECT_LIMIT)
+    per_stream = max(0, busy - quiet) / IDLE_STREAMS / IDLE_WINDOW
+    assert per_stream <= IDLE_WAKEUPS, (
+        f"{IDLE_STREAMS} idle streams: {busy} context switches in {IDLE_WINDOW} s, {quiet} without them: "
+        f"{per_stream:.2f} per stream per second, over {IDLE_WAKEUPS}")
+    return (f"{IDLE_STREAMS} idle streams: {busy} context switches in {IDLE_WINDOW:g} s ({quiet} without them), "
+            f"{per_stream:.3f} per stream per second; all {IDLE_STREAMS} closed at once left in {took:.2f} s")
+
+
 async def main():
     tests = [
         test_unauthorized,
@@ -268,6 +303,7 @@ async def main():
         test_broadcast,
         test_replay,
         test_disconnect_leaves_hub,
+        test_idle_streams_wake_nothing,
     ]
     failed = 0
     for test in tests:
