@@ -26,7 +26,7 @@ extension EventServer {
     /// 409 when the duplicate-source policy refuses a second stream; otherwise the hub is
     /// shutting down: 503, with `Retry-After` what the hub tells the streams it ends (`retry`,
     /// or 3 s, plus up to `reconnectSpread`), in whole seconds.
-    func refusal(_ error: EventServerError) -> HTTPError {
+    func refusal(_ error: EventServerError) -> Hummingbird.HTTPError {
         if error.code == .duplicateSource { return HTTPError(.conflict, message: error.description) }
         let delay = (retry ?? .seconds(3)) + configuration.reconnectSpread * Double.random(in: 0..<1)
         let seconds = Int((delay / .seconds(1)).rounded(.up))

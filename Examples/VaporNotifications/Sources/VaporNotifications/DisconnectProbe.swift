@@ -15,6 +15,7 @@ import Vapor
 /// per period on its event loop.
 final class DisconnectProbe: Sendable {
     /// How often every stream is probed: a client that left is noticed within one period.
+    /// The default, 500 ms, is the built-in server's sweep period (Docs/Decisions/0003).
     let period: Duration
 
     private struct Watched: Sendable {
@@ -24,7 +25,7 @@ final class DisconnectProbe: Sendable {
 
     private let watched = Mutex<(next: Int, streams: [Int: Watched])>((0, [:]))
 
-    init(period: Duration = .milliseconds(250)) {
+    init(period: Duration = .milliseconds(500)) {
         self.period = period
     }
 

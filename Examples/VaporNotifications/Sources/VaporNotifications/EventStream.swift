@@ -4,7 +4,7 @@ import Vapor
 extension EventServer {
     /// Opens a stream for `source` and answers the request with it: the hub's headers, then
     /// `connection.body` as a streaming body. Vapor does not tell a streaming body that its
-    /// client left, it only fails the next write: `probe` writes nothing every 250 ms to
+    /// client left, it only fails the next write: `probe` writes nothing every 500 ms to
     /// notice, and tells the connection. A refused stream is answered as EventStreamKit's own
     /// server answers it (``refusal(_:)``).
     func response(for request: Request, source: SourceID, probe: DisconnectProbe) async throws -> Response {
