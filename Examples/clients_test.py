@@ -28,7 +28,7 @@ EVENT_TIMEOUT = 5.0     # seconds to wait for an event that must arrive
 QUIET_PERIOD = 0.7      # seconds during which an event that must not arrive does not
 DISCONNECT_LIMIT = 1.0  # seconds within which a client that left must leave the hub
 IDLE_STREAMS = 200      # streams opened for the idle check
-IDLE_WINDOW = 3.0       # seconds over which their wake-ups are counted
+IDLE_WINDOW = 2.0       # seconds over which their wake-ups are counted, three times
 IDLE_WAKEUPS = 0.25     # per stream per second at most: less than one every 4 s
 
 
@@ -269,9 +269,10 @@ async def test_disconnect_leaves_hub():
 
 async def test_idle_streams_wake_nothing():
     """Idle streams must not wake the app periodically (a timer per stream would): its threads'
-    context switches over IDLE_WINDOW, with IDLE_STREAMS idle streams open, minus as many
-    without them. The hub's heartbeat (every 15 s) may fall in the window; it stays well
-    under the bound."""
+    context switches over IDLE_WINDOW with IDLE_STREAMS idle streams open, minus as many
+    without them. The hub's heartbeat (every 15 s, a burst of writes) may fall in a window:
+    of three consecutive windows, 6 s in all, at most two hold part of it, so the least of
+    the three counts."""
     if PID is None:
         return "skipped: no process ID given"
     base = await clients()
@@ -281,18 +282,23 @@ async def test_idle_streams_wake_nothing():
     streams = await open_idle_streams(BASE, IDLE_STREAMS)
     try:
         await wait_for_clients(base + IDLE_STREAMS)
-        before = context_switches(PID)
-        await asyncio.sleep(IDLE_WINDOW)
-        busy = context_switches(PID) - before
+        counts = []
+        for _ in range(3):
+            before = context_switches(PID)
+            await asyncio.sleep(IDLE_WINDOW)
+            counts.append(context_switches(PID) - before)
     finally:
         close_streams(streams)
-    took = await wait_for_clients(base, within=DISCONNECT_LIMIT)
+    # All at once: a probe's tick, then as many failed writes and removals from the hub.
+    took = await wait_for_clients(base, within=2 * DISCONNECT_LIMIT)
+    busy = min(counts)
     per_stream = max(0, busy - quiet) / IDLE_STREAMS / IDLE_WINDOW
     assert per_stream <= IDLE_WAKEUPS, (
-        f"{IDLE_STREAMS} idle streams: {busy} context switches in {IDLE_WINDOW} s, {quiet} without them: "
-        f"{per_stream:.2f} per stream per second, over {IDLE_WAKEUPS}")
-    return (f"{IDLE_STREAMS} idle streams: {busy} context switches in {IDLE_WINDOW:g} s ({quiet} without them), "
-            f"{per_stream:.3f} per stream per second; all {IDLE_STREAMS} closed at once left in {took:.2f} s")
+        f"{IDLE_STREAMS} idle streams: {counts} context switches in three windows of {IDLE_WINDOW:g} s, "
+        f"{quiet} without them: {per_stream:.2f} per stream per second, over {IDLE_WAKEUPS}")
+    return (f"{IDLE_STREAMS} idle streams: {busy} context switches in {IDLE_WINDOW:g} s (least of {counts}; "
+            f"{quiet} without them), {per_stream:.3f} per stream per second; "
+            f"all {IDLE_STREAMS} closed at once left in {took:.2f} s")
 
 
 async def main():
