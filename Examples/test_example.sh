@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Examples/test_example.sh PRODUCT: builds the example Examples/PRODUCT, starts it on a free
+# Examples/test_example.sh PRODUCT: checks that Docs/Embedding.md's snippets are the examples'
+# code, builds the example Examples/PRODUCT, starts it on a free
 # port, checks it with curl -N and httpx-sse (clients_test.py), stops it with SIGTERM and
 # checks that it shut down cleanly. Then starts it again, drains its hub with SIGUSR1 and
 # checks that a new stream is refused with 503 and Retry-After while the server goes on.
@@ -10,6 +11,10 @@ PRODUCT=${1:?usage: test_example.sh HummingbirdNotifications|VaporNotifications}
 cd "$(dirname "$0")/$PRODUCT"
 # Not under .build: recreating a folder there makes SwiftPM recompile Hummingbird.
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/$PRODUCT-test.XXXXXX")
+
+STATUS=0
+echo "== Docs/Embedding.md's snippets are the examples' code"
+python3 ../docs_snippets_test.py || STATUS=1
 
 echo "== building $PRODUCT"
 if ! timeout 1500 swift build > "$LOGS/build.log" 2>&1; then
@@ -63,7 +68,6 @@ trap 'kill -KILL $PID 2>/dev/null || true' EXIT
 start_app run
 echo "== $PRODUCT listening on $URL"
 
-STATUS=0
 timeout 180 python3 ../clients_test.py "$URL" $PID || STATUS=$?
 
 echo "== stopping $PRODUCT (SIGTERM) with a stream open"
