@@ -35,15 +35,16 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def context_switches(pid):
-    """Voluntary + involuntary context switches of every thread of `pid` so far (threads
-    that ended are not counted)."""
+def context_switches(pid, kinds=("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+    """Context switches of every thread of `pid` so far (threads that ended are not counted):
+    by default voluntary (a thread went to sleep: each wake-up) and involuntary (it was
+    preempted, which depends on the machine's load too)."""
     total = 0
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{task}/status") as file:
                 for line in file:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    if line.startswith(kinds):
                         total += int(line.split()[1])
         except FileNotFoundError:
             pass
