@@ -2,9 +2,10 @@
 """Checks a running notifications example with clients we did not write: `curl -N`, and
 httpx + httpx-sse. Both examples' test.sh run it:
 
-    python3 Examples/clients_test.py http://127.0.0.1:PORT
+    python3 Examples/clients_test.py http://127.0.0.1:PORT [APP_PID]
 
-The app under test keeps the token table token-alice -> alice, token-bob -> bob, and serves
+With the app's process ID (Linux), it also checks that idle streams wake the app no more than
+the hub's heartbeats do. The app under test keeps the token table token-alice -> alice, token-bob -> bob, and serves
 GET /events, POST /notify/<user>, POST /broadcast and GET /stats (see Docs/Embedding.md).
 Every wait is bounded. Each check waits for the clients it opened to leave the hub (within
 DISCONNECT_LIMIT) before the next starts. Exits 1 if any check failed.
@@ -19,10 +20,22 @@ import uuid
 import httpx
 from httpx_sse import aconnect_sse
 
+from idle_cost import close_streams, context_switches, open_idle_streams
+
+
+def wakeups(pid):
+    """Voluntary context switches of the app's threads: each is a thread going to sleep to be
+    woken later. Involuntary ones (preemption) depend on the machine's load, not on the app."""
+    return context_switches(pid, kinds=("voluntary_ctxt_switches",))
+
 BASE = sys.argv[1].rstrip("/") if len(sys.argv) > 1 else "http://127.0.0.1:8080"
+PID = int(sys.argv[2]) if len(sys.argv) > 2 else None
 EVENT_TIMEOUT = 5.0     # seconds to wait for an event that must arrive
 QUIET_PERIOD = 0.7      # seconds during which an event that must not arrive does not
 DISCONNECT_LIMIT = 1.0  # seconds within which a client that left must leave the hub
+IDLE_STREAMS = 200      # streams opened for the idle check
+IDLE_WINDOW = 2.0       # seconds over which their wake-ups are counted, three times
+IDLE_WAKEUPS = 0.25     # wake-ups per stream per second at most: less than one every 4 s
 
 
 def unique(title):
@@ -260,6 +273,40 @@ async def test_disconnect_leaves_hub():
     return "the client count dropped back to %d: %s" % (base, ", ".join(results))
 
 
+async def test_idle_streams_wake_nothing():
+    """Idle streams must not wake the app periodically (a timer per stream would): its threads'
+    wake-ups over IDLE_WINDOW with IDLE_STREAMS idle streams open, minus as many without them.
+    The hub's heartbeat (every 15 s, a burst of writes) may fall in a window: of three
+    consecutive windows, 6 s in all, at most two hold part of it, so the least of the three
+    counts."""
+    if PID is None:
+        return "skipped: no process ID given"
+    base = await clients()
+    before = wakeups(PID)
+    await asyncio.sleep(IDLE_WINDOW)
+    quiet = wakeups(PID) - before
+    streams = await open_idle_streams(BASE, IDLE_STREAMS)
+    try:
+        await wait_for_clients(base + IDLE_STREAMS)
+        counts = []
+        for _ in range(3):
+            before = wakeups(PID)
+            await asyncio.sleep(IDLE_WINDOW)
+            counts.append(wakeups(PID) - before)
+    finally:
+        close_streams(streams)
+    # All at once: a probe's tick, then as many failed writes and removals from the hub.
+    took = await wait_for_clients(base, within=2 * DISCONNECT_LIMIT)
+    busy = min(counts)
+    per_stream = max(0, busy - quiet) / IDLE_STREAMS / IDLE_WINDOW
+    assert per_stream <= IDLE_WAKEUPS, (
+        f"{IDLE_STREAMS} idle streams: {counts} wake-ups in three windows of {IDLE_WINDOW:g} s, "
+        f"{quiet} without them: {per_stream:.2f} per stream per second, over {IDLE_WAKEUPS}")
+    return (f"{IDLE_STREAMS} idle streams: {busy} wake-ups in {IDLE_WINDOW:g} s (least of {counts}; "
+            f"{quiet} without them), {per_stream:.3f} per stream per second; "
+            f"all {IDLE_STREAMS} closed at once left in {took:.2f} s")
+
+
 async def main():
     tests = [
         test_unauthorized,
@@ -268,6 +315,7 @@ async def main():
         test_broadcast,
         test_replay,
         test_disconnect_leaves_hub,
+        test_idle_streams_wake_nothing,
     ]
     failed = 0
     for test in tests:

@@ -250,6 +250,39 @@ struct EventServerChannelTests {
         #expect(await server.clientCount == 0)
     }
 
+    @Test func clientLeftEndsAWaitingReaderAndDropsWhatIsQueued() async throws {
+        let server = EventServer<String>()
+        let events = await server.lifecycleEvents()
+        let connection = try await server.connect(source: "a")
+        let reading = Task {
+            var chunks = 0
+            for await _ in connection.body { chunks += 1 }
+            return chunks
+        }
+        try await server.send("read", as: note)
+        try await waitUntil("the reader took the event") { connection.bytesWritten > 0 }
+        connection.clientLeft()  // as a host's disconnect probe calls it, from any thread
+        #expect(await reading.value == 1)
+        #expect(await server.clientCount == 0)
+        connection.clientLeft()  // a second call, after the end, does nothing
+
+        // What was queued and not yet read counts as dropped.
+        let queued = try await server.connect(source: "b")
+        try await server.send("never read", as: note)
+        queued.clientLeft()
+        #expect(queued.droppedCount == 1)
+        var iterator = queued.body.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+        #expect(await server.clientCount == 0)
+
+        var reasons: [DisconnectReason] = []
+        for await event in events {
+            if case .disconnected(_, _, let reason) = event { reasons.append(reason) }
+            if reasons.count == 2 { break }
+        }
+        #expect(reasons == [.clientGone, .clientGone])
+    }
+
     @Test func runWritesEachWakeUpInOneWriteAndLeavesWhenTheSinkFails() async throws {
         let server = EventServer<String>()
         let connection = try await server.connect(source: "a")

@@ -8,8 +8,9 @@ extension EventConnection {
     ///
     /// It can be iterated once: a second iterator ends at once.
     ///
-    /// A host must end the iteration when its client leaves, or the connection stays in the
-    /// hub until a write fails (the next event or heartbeat). Hummingbird 2:
+    /// A host must end the iteration when its client leaves (or call
+    /// ``EventConnection/clientLeft()``), or the connection stays in the hub until a write
+    /// fails (the next event or heartbeat). Hummingbird 2:
     ///
     /// ```swift
     /// Response(status: .ok, headers: headers, body: ResponseBody { writer in

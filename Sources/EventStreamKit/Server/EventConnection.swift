@@ -106,6 +106,16 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         await server.end(id, reason: .closedByServer, drain: true)
     }
 
+    /// Ends this stream because its client has gone, for a host that learns so other than by
+    /// a failed write or a cancelled reader: a close callback, or a probe such as the Vapor
+    /// example's `DisconnectProbe`. Nothing more is written; what is queued counts as dropped.
+    /// The reader (``body`` or ``run(writingTo:)``) ends at once and the connection leaves the
+    /// hub with ``DisconnectReason/clientGone``. It does not wait and may be called from any
+    /// thread, also after the stream ended (then it does nothing).
+    public nonisolated func clientLeft() {
+        mailbox.finish(.clientGone, drain: false)
+    }
+
     nonisolated func claim() throws(EventServerError) {
         guard !isConsumed.exchange(true, ordering: .relaxed) else { throw .alreadyConsumed }
     }

@@ -26,6 +26,10 @@ struct HummingbirdNotifications {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: app.logger
         ))
+        // SIGUSR1 drains the hub: its streams end (each told when to reconnect) and new ones
+        // are answered 503, while the server goes on serving, until SIGINT or SIGTERM.
+        let drain = onSignal(SIGUSR1) { await hub.shutdown() }
+        defer { drain.cancel() }
         try await services.run()
     }
 
@@ -73,6 +77,9 @@ struct HubService: Service {
 
     func run() async {
         await cancelWhenGracefulShutdown { await hub.run() }
+        // run() also returns when the hub was drained (SIGUSR1); a service that returns stops
+        // the group, so this one waits for the group's own shutdown.
+        try? await gracefulShutdown()
     }
 }
 

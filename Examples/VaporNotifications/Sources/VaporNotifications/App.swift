@@ -10,9 +10,21 @@ struct VaporNotifications {
         let arguments = [CommandLine.arguments[0], "serve", "--hostname", "127.0.0.1", "--port", "\(port)"]
         let app = try await Application.make(Environment(name: "development", arguments: arguments))
         let hub = EventServer<String>()
-        routes(app, hub: hub)
+        let probe = DisconnectProbe()
+        routes(app, hub: hub, probe: probe)
 
-        let heartbeats = Task { await hub.run() }
+        // The hub's heartbeats and the probe's timer. Cancelled at SIGINT/SIGTERM, below;
+        // run() also returns if the hub is drained (SIGUSR1), and then streams are refused.
+        let background = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await probe.run() }
+                await hub.run()
+                group.cancelAll()
+            }
+        }
+        // SIGUSR1 drains the hub: its streams end (each told when to reconnect) and new ones
+        // are answered 503, while the server goes on serving, until SIGINT or SIGTERM.
+        let drain = onSignal(SIGUSR1) { await hub.shutdown() }
         var failure: (any Error)?
         do {
             try await app.startup()
@@ -24,19 +36,20 @@ struct VaporNotifications {
         }
         // The hub goes first: cancelling run() shuts it down gracefully, every stream ends (told
         // when to reconnect), so the server's shutdown has no open response left to wait for.
-        heartbeats.cancel()
-        await heartbeats.value
+        drain.cancel()
+        background.cancel()
+        await background.value
         try await app.asyncShutdown()
         if let failure { throw failure }
     }
 
-    static func routes(_ app: Application, hub: EventServer<String>) {
+    static func routes(_ app: Application, hub: EventServer<String>, probe: DisconnectProbe) {
         app.get("events") { request async throws -> Response in
             let token = request.query[String.self, at: "token"]
             guard let user = Users.user(authorization: request.headers.first(name: .authorization), queryToken: token) else {
                 throw Abort(.unauthorized)
             }
-            return try await hub.response(for: request, source: user)
+            return try await hub.response(for: request, source: user, probe: probe)
         }
 
         app.post("notify", ":user") { request async throws -> Response in

@@ -1,4 +1,5 @@
 import EventStreamKit
+import Foundation
 
 /// A notification as users receive it: the `data` of a `notification` event, in JSON. It is
 /// also the body of `POST /notify/:user` and `POST /broadcast`.
@@ -32,4 +33,14 @@ func parsePort(_ arguments: [String]) -> Int {
         fatalError("usage: \(arguments[0]) [--port 0...65535]")
     }
     return port
+}
+
+/// Runs `action` each time the process gets signal `number`, until the returned source is
+/// cancelled. The signal's default action (for SIGUSR1: ending the process) is turned off.
+func onSignal(_ number: Int32, _ action: @escaping @Sendable () async -> Void) -> any DispatchSourceSignal {
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler { Task { await action() } }  // runs the action once, then ends
+    source.resume()
+    return source
 }
