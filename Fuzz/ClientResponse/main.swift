@@ -33,6 +33,7 @@ private struct Outcome: Equatable {
     var events: [MessageEvent] = []
     var retries: [Duration] = []
     var failure: String?
+    var parserFailure: String?
     var ended = false
 }
 
@@ -41,6 +42,7 @@ private func run(_ chunks: [[UInt8]]) -> Outcome {
     var decoder = HTTPClientResponseDecoder(limits: limits)
     var parser = EventStreamParser(limits: .init(maxLineLength: 512, maxEventSize: 2048))
     var outcome = Outcome()
+    var parserFailure: String?
     var elements: [EventStreamParser.Element] = []
     let total = chunks.reduce(0) { $0 + $1.count }
     do {
@@ -60,17 +62,21 @@ private func run(_ chunks: [[UInt8]]) -> Outcome {
                 failure = error
             }
             outcome.body += body
-            elements.removeAll()
-            do {
-                try parser.parse(body, into: &elements)
-            } catch {
-                failure = failure ?? error
-            }
-            for element in elements {
-                switch element {
-                case .event(let event): outcome.events.append(event)
-                case .retry(let delay): outcome.retries.append(delay)
-                case .comment: break
+            // Once the parser has failed it gets nothing more, but the body is still decoded:
+            // the two verdicts are independent, and both must not depend on the split.
+            if parserFailure == nil {
+                elements.removeAll()
+                do {
+                    try parser.parse(body, into: &elements)
+                } catch {
+                    parserFailure = "\(error)"
+                }
+                for element in elements {
+                    switch element {
+                    case .event(let event): outcome.events.append(event)
+                    case .retry(let delay): outcome.retries.append(delay)
+                    case .comment: break
+                    }
                 }
             }
             if let failure { throw failure }
@@ -80,6 +86,7 @@ private func run(_ chunks: [[UInt8]]) -> Outcome {
     } catch {
         outcome.failure = "\(error)"
     }
+    outcome.parserFailure = parserFailure
     outcome.status = decoder.head?.status
     outcome.ended = decoder.isAtEnd
     precondition(outcome.body.count <= total, "decoded more body bytes than were given")
