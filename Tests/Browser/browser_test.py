@@ -153,12 +153,20 @@ class Demo:
     def __init__(self, binary):
         self.process = subprocess.Popen([binary, "serve", "--port", "0", "--news-interval", "1"],
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        first = self.process.stdout.readline()
-        match = re.search(r"http://[^ ]+/", first)
+        # stdout and stderr share the pipe, and the server's log line ("listening on …") is
+        # written by its log thread: it may come before or after the "serving http://…/" line.
+        seen = []
+        match = None
+        while match is None and len(seen) < 20:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = re.search(r"http://[^ ]+/", line)
         if not match:
-            raise Failure(f"the demo did not print its URL: {first!r}")
+            raise Failure(f"the demo did not print its URL: {''.join(seen)!r}")
         self.base = match.group(0)
-        self.lines = [first.rstrip()]
+        self.lines = [line.rstrip() for line in seen]
         threading.Thread(target=self.collect, daemon=True).start()
 
     def collect(self):
