@@ -18,6 +18,8 @@ struct ListenOptions {
           --data and --data-file send a body (the method becomes POST unless --method says otherwise).
           --connect-timeout (default 30) and --read-timeout (default 300) take seconds; 0 turns one off.
           --max-attempts N gives up after N failed attempts in a row (default: never).
+          --transport foundation (Apple platforms) uses URLSession for every URL; builtin (the default)
+          serves http, and https on Linux with the system's OpenSSL (SSL_CERT_FILE names other trusted CAs).
           Exit status: 0 when the server answers 204, 1 on a fatal failure, 2 on a usage error.
         """
 
@@ -78,7 +80,11 @@ struct ListenOptions {
             case "--transport":
                 switch try value(for: argument) {
                 case "builtin": transport = .automatic
+                #if canImport(Darwin)
                 case "foundation": transport = .foundation
+                #else
+                case "foundation": throw ServeOptions.UsageError(description: "--transport foundation exists on Apple platforms only: on Linux the built-in client serves http and https")
+                #endif
                 case let other: throw ServeOptions.UsageError(description: "--transport is builtin or foundation, not \(other)")
                 }
             default:

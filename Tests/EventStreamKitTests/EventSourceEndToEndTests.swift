@@ -3,10 +3,10 @@ import Synchronization
 import Testing
 @testable import EventStreamKit
 
-/// The client against the library's own server, on both transports.
+/// The client against the library's own server, on every transport of the platform.
 @Suite("EventSource against HTTPServer and EventServer")
 struct EventSourceEndToEndTests {
-    @Test("events arrive per user, a dropped stream reconnects with Last-Event-ID and replays what it missed, close() leaves the hub", arguments: [EventSource.Transport.automatic, .foundation])
+    @Test("events arrive per user, a dropped stream reconnects with Last-Event-ID and replays what it missed, close() leaves the hub", arguments: EventSourceNetworkTests.transports)
     func roundTrip(transport: EventSource.Transport) async throws {
         let server = try TestServer.start()
         do {

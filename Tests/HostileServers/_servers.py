@@ -29,7 +29,9 @@ import time
 import traceback
 
 HOST = "127.0.0.1"
-TRANSPORTS = ("builtin", "foundation")
+# The client's transports for http:// URLs. On Linux there is one, the built-in client (it also
+# serves https://, with the system's OpenSSL; URLSession is offered on Apple platforms only).
+TRANSPORTS = ("builtin",)
 TICKS = os.sysconf("SC_CLK_TCK")
 ATTEMPT = re.compile(r"attempt (\d+) failed: (.*?)(?:; retrying in ([0-9.eE+\-]+|inf|nan) ?s)?\s*$")
 
@@ -450,12 +452,26 @@ class TestCA:
         run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
         self.ca_pem = os.path.join(d, "ca.pem")
-        # The folder that replaces /etc/ssl/certs for a trusting client: only this CA.
-        self.certs = os.path.join(d, "certs")
-        os.mkdir(self.certs)
-        shutil.copy(self.ca_pem, os.path.join(self.certs, "ca-certificates.crt"))
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(os.path.join(d, "server.pem"), os.path.join(d, "server.key"))
+        # An empty folder for SSL_CERT_DIR, so that a trusting client trusts this CA alone.
+        self.empty_dir = os.path.join(d, "no-certs")
+        os.mkdir(self.empty_dir)
+        # A second certificate from the same CA, for another name only (DNS:other.example).
+        with open(os.path.join(d, "other.cnf"), "w") as f:
+            f.write("subjectAltName=DNS:other.example\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+        run("openssl", "req", *ec, "-keyout", "other.key", "-out", "other.csr", "-subj", "/CN=other.example")
+        run("openssl", "x509", "-req", "-in", "other.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "other.pem", "-days", "2", "-extfile", "other.cnf")
+        self.context = self.server_context()
+
+    def server_context(self, certificate="server", server_names=None):
+        """A server context with `certificate` ("server": 127.0.0.1 and localhost; "other":
+        other.example only); the SNI names clients send are appended to `server_names`."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(self.dir, certificate + ".pem"), os.path.join(self.dir, certificate + ".key"))
+        if server_names is not None:
+            context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+        return context
 
     @classmethod
     def get(cls):
@@ -465,33 +481,14 @@ class TestCA:
             cls._instance = cls()
         return cls._instance
 
-    def trust_wrapper(self):
-        """argv prefix that runs a command trusting only this CA, in that process alone.
-
-        FoundationNetworking on Linux hands libcurl the CA bundle libcurl was built with
-        (/etc/ssl/certs/ca-certificates.crt); it reads URLSessionCertificateAuthorityInfoFile
-        only on Android, and libcurl ignores SSL_CERT_FILE and CURL_CA_BUNDLE. So the client
-        runs in a private mount namespace (unshare -m) where /etc/ssl/certs is this CA's
-        folder: the rest of the machine is untouched. Needs root (or CAP_SYS_ADMIN)."""
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$1" /etc/ssl/certs && shift && exec "$@"', "sh", self.certs]
-
-    _wrapper_ok = None
-
-    def check_wrapper(self):
-        if TestCA._wrapper_ok is None:
-            try:
-                out = subprocess.run(self.trust_wrapper() + ["cat", "/etc/ssl/certs/ca-certificates.crt"],
-                                     capture_output=True, timeout=10)
-                with open(self.ca_pem, "rb") as f:
-                    TestCA._wrapper_ok = out.returncode == 0 and out.stdout == f.read()
-                TestCA._wrapper_why = out.stderr.decode(errors="replace").strip()[:200]
-            except Exception as e:
-                TestCA._wrapper_ok = False
-                TestCA._wrapper_why = str(e)
-        if not TestCA._wrapper_ok:
-            raise Skip(f"cannot make one process trust a test CA (unshare -m + bind mount failed: "
-                       f"{TestCA._wrapper_why})")
+    def trust_env(self, env=None):
+        """The environment of a client that trusts this CA and nothing else: the client's
+        OpenSSL reads its trust store from SSL_CERT_FILE and SSL_CERT_DIR (OpenSSL's default
+        paths), so only that process is affected."""
+        env = dict(os.environ if env is None else env)
+        env["SSL_CERT_FILE"] = self.ca_pem
+        env["SSL_CERT_DIR"] = self.empty_dir
+        return env
 
 
 # ---------------------------------------------------------------------------------------
@@ -529,14 +526,13 @@ class Listener:
 
     _all = []
 
-    def __init__(self, binary, url, flags, wrapper=(), read_stdout=True, env=None):
+    def __init__(self, binary, url, flags, read_stdout=True, env=None):
         flags = list(flags)
         if LEGACY:
             flags = legacy_argv(flags)
         self.argv = [binary, "listen", url, *flags]
-        full = [*wrapper, *self.argv]
         self.t0 = time.monotonic()
-        self.proc = spawn(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        self.proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, bufsize=0, preexec_fn=die_with_parent, env=env)
         Listener._all.append(self)
         self.pid = self.proc.pid
@@ -773,30 +769,29 @@ class Ctx:
     def __init__(self, suite, transport):
         self.suite = suite
         self.binary = suite.binary
-        self.transport = transport  # "builtin", "foundation" or None (https, or not transport-specific)
+        self.transport = transport  # "builtin", or None (https, or not transport-specific)
         self.failures = []
         self.servers = []
         self.listeners = []
         self.closers = []
 
     def server(self, handler, tls=False, **kw):
-        context = TestCA.get().context if tls else None
+        """A scripted server; tls=True serves the CA's 127.0.0.1/localhost certificate, or
+        tls=an ssl.SSLContext (TestCA.server_context) serves that."""
+        context = (TestCA.get().context if tls is True else tls) if tls else None
         s = ScriptedServer(handler, tls=context, **kw)
         self.servers.append(s)
         return s
 
     def listen(self, url, *flags, trust=False, read_stdout=True, transport=True, env=None):
         """Starts the client; adds --transport for this scenario's transport unless
-        transport=False (https URLs, where the transport is always Foundation's)."""
+        transport=False (https URLs, and scenarios that are not transport-specific)."""
         flags = list(flags)
         if transport and self.transport is not None:
             flags += ["--transport", self.transport]
-        wrapper = ()
         if trust:
-            ca = TestCA.get()
-            ca.check_wrapper()
-            wrapper = ca.trust_wrapper()
-        c = Listener(self.binary, url, flags, wrapper=wrapper, read_stdout=read_stdout, env=env)
+            env = TestCA.get().trust_env(env)
+        c = Listener(self.binary, url, flags, read_stdout=read_stdout, env=env)
         self.listeners.append(c)
         return c
 
@@ -839,7 +834,8 @@ class Suite:
         p = argparse.ArgumentParser(description=self.description)
         p.add_argument("binary", help="path to the EventStreamDemo executable")
         p.add_argument("--only", help="run only the scenarios whose name matches this regular expression")
-        p.add_argument("--transport", choices=["builtin", "foundation", "both"], default="both")
+        p.add_argument("--transport", choices=["builtin", "both"], default="both",
+                       help="the http:// transports to run (on Linux only builtin exists)")
         p.add_argument("--serial", action="store_true", help="run the transports of a scenario one after the other")
         p.add_argument("--legacy-flags", action="store_true",
                        help="drive a binary from before the listen rewrite: --header for -H, no --max-attempts "

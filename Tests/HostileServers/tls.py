@@ -2,13 +2,14 @@
 """https with a throwaway CA that only the client under test trusts (see _servers.TestCA):
 events arrive, interim 1xx responses before the 200 are skipped, chunked framing works, a
 reset mid-event reconnects without printing the partial event, and an untrusted certificate is
-a clear error with no event. (https always goes through URLSession; the redirect scenarios over
-https are in redirects.py, the TLS stall in timeouts.py.)"""
+a clear error with no event, as is a trusted certificate for another name; a DNS name is sent as
+SNI. (On Linux the built-in client speaks TLS through the system's OpenSSL; the redirect
+scenarios over https are in redirects.py, the TLS stall in timeouts.py.)"""
 
 import sys
 import time
 
-from _servers import (SSE_HEAD, Suite, answer, answer_204, chunked, serve_sequence)
+from _servers import (SSE_HEAD, Suite, TestCA, answer, answer_204, chunked, serve_sequence)
 
 suite = Suite("tls", __doc__)
 
@@ -85,6 +86,37 @@ def https_untrusted(ctx):
     ctx.expect(not s.requests, f"{len(s.requests)} requests reached the server")
     ctx.expect(rc == 1 and c.stderr, f"exit status {rc}, stderr {[l for _, l in c.stderr][:1]}")
     return f"exit {rc}, {len(s.connections)} connections, said {(c.stderr[-1][1][:100] if c.stderr else '-')!r}"
+
+
+@suite.scenario("https-wrong-name", transports=None, cap=20)
+def https_wrong_name(ctx):
+    """A certificate from the trusted CA, but for other.example only, served on 127.0.0.1 and
+    reached as 127.0.0.1 and as localhost: refused both times (exit 1), no request sent."""
+    said = []
+    for host in ("127.0.0.1", "localhost"):
+        context = TestCA.get().server_context("other")
+        s = ctx.server(serve_sequence(answer([SSE_HEAD + b"data: secret\n\n"])), tls=context)
+        c = ctx.listen(s.url(host=host), "--max-attempts", "1", trust=True, transport=False)
+        rc = c.wait_exit(10)
+        ctx.expect(not c.data(), f"{host}: events {c.data()}")
+        ctx.expect(not s.requests, f"{host}: {len(s.requests)} requests reached the server")
+        ctx.expect(rc == 1 and c.stderr, f"{host}: exit status {rc}")
+        said.append(f"{host}: exit {rc}, {(c.stderr[-1][1][-60:] if c.stderr else '-')!r}")
+    return "; ".join(said)
+
+
+@suite.scenario("https-dns-name", transports=None, cap=20)
+def https_dns_name(ctx):
+    """https://localhost: the certificate's DNS name is checked, SNI carries it, events arrive."""
+    names = []
+    s = ctx.server(serve_sequence(answer([SSE_HEAD + b"retry: 500\n\ndata: by-name\n\n"]), answer_204),
+                   tls=TestCA.get().server_context("server", server_names=names))
+    c = ctx.listen(s.url(host="localhost"), "--max-attempts", "3", trust=True, transport=False)
+    rc = c.wait_exit(10)
+    ctx.expect(c.data() == ["by-name"], f"events {c.data()}")
+    ctx.expect(rc == 0, f"exit status {rc}")
+    ctx.expect(names and all(n == "localhost" for n in names), f"SNI names {names}")
+    return f"events {c.data()}, exit {rc}, SNI {names}"
 
 
 if __name__ == "__main__":

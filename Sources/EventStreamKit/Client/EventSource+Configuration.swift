@@ -50,12 +50,20 @@ extension EventSource {
 
     /// Which HTTP implementation opens the streams.
     public enum Transport: Hashable, Sendable {
-        /// `http://` on the built-in client (the same non-blocking sockets as the server,
-        /// cheap enough for thousands of streams in one process); `https://` on
-        /// Foundation's `URLSession`.
+        /// The built-in client (the same non-blocking sockets as the server, cheap enough
+        /// for thousands of streams in one process) for `http://`; for `https://` too on
+        /// Linux, with TLS from the system's OpenSSL (`libssl.so.3` or `.1.1`, loaded at the
+        /// first `https` stream; certificates verified against the system's trust store,
+        /// which honours `SSL_CERT_FILE`). On Apple platforms `https://` goes through
+        /// `URLSession`.
         case automatic
-        /// `URLSession` for every URL.
+        #if canImport(Darwin)
+        /// `URLSession` for every URL. Apple platforms only: on Linux, FoundationNetworking
+        /// (Swift 6.3) stops the process on a chunked response with trailer fields and
+        /// cannot bound what a fast server makes it buffer, so the built-in client serves
+        /// every URL there.
         case foundation
+        #endif
     }
 
     /// Settings of an ``EventSource``; every one has a default.

@@ -115,11 +115,18 @@ final class EventSourceIteration {
         }
         while true {
             let request = machine.request(adding: extra)
+            #if canImport(Darwin)
             let useFoundation = request.url.scheme?.lowercased() == "https" || configuration.transport == .foundation
+            #else
+            let useFoundation = false
+            #endif
             let opened: OpenedResponse
             do {
                 opened = try await storage.connect(timeout: configuration.connectTimeout) { () async throws -> OpenedResponse in
-                    useFoundation ? .foundation(try await URLSessionResponse.open(request)) : .builtin(try await HTTPClientResponse.connect(request))
+                    #if canImport(Darwin)
+                    if useFoundation { return .foundation(try await URLSessionResponse.open(request)) }
+                    #endif
+                    return .builtin(try await HTTPClientResponse.connect(request))
                 }
             } catch {
                 if try interrupted() { return }
@@ -258,12 +265,16 @@ extension EventSource.ConnectionFailure {
 /// A response whose head arrived, from either transport: what a connecting task hands back.
 enum OpenedResponse: Sendable {
     case builtin(HTTPClientResponse.Opened)
+    #if canImport(Darwin)
     case foundation(URLSessionResponse)
+    #endif
 
     func response() -> any EventStreamResponse {
         switch self {
         case .builtin(let opened): HTTPClientResponse(opened)
+        #if canImport(Darwin)
         case .foundation(let response): response
+        #endif
         }
     }
 }

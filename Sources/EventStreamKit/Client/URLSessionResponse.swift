@@ -1,3 +1,4 @@
+#if canImport(Darwin)
 import Foundation
 import Synchronization
 #if canImport(FoundationNetworking)
@@ -192,3 +193,4 @@ final class URLSessionStreamDelegate: NSObject, URLSessionDataDelegate, Sendable
         }
     }
 }
+#endif
