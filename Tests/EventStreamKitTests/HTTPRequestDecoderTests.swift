@@ -67,6 +67,11 @@ struct HTTPRequestDecoderTests {
         ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: localhost:99999\r\n\r\n", 400),  // a port that no TCP connection has
+        ("GET / HTTP/1.1\r\nHost: localhost:65536\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: [::1]:123456\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: localhost:65535\r\n\r\n", nil),
+        ("GET / HTTP/1.1\r\nHost: localhost:\r\n\r\n", nil),  // RFC 3986: port = *DIGIT
         ("GET / HTTP/1.1\r\nHost: a@b\r\n\r\n", 400),
         ("GET / HTTP/1.1\r\nHost: \r\n\r\n", nil),
         ("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", nil),

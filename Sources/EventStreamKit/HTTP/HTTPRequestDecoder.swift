@@ -150,7 +150,8 @@ struct HTTPRequestDecoder {
         return Framing(bodyLength: bodyLength, expectsContinue: expectsContinue)
     }
 
-    /// RFC 9110 §7.2: `uri-host [ ":" port ]`; an empty value is allowed.
+    /// RFC 9110 §7.2: `uri-host [ ":" port ]`; an empty value is allowed, and so is an empty
+    /// port (RFC 3986's `*DIGIT`), but not a port over 65535, which no connection can have.
     static func isValidHost(_ value: String) -> Bool {
         var bytes = Array(value.utf8)[...]
         if bytes.first == 91 {  // "[" IP-literal "]"
@@ -165,7 +166,8 @@ struct HTTPRequestDecoder {
         }
         guard let colon = bytes.first else { return true }
         let port = bytes.dropFirst()
-        return colon == 58 && port.count <= 5 && port.allSatisfy { $0 >= 48 && $0 <= 57 }
+        guard colon == 58, port.count <= 5, port.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
+        return port.reduce(0) { $0 * 10 + Int($1 - 48) } <= 65535
     }
 
     /// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which covers IPv4 addresses.
