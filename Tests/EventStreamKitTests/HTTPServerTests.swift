@@ -103,6 +103,22 @@ struct HTTPServerTests {
         holder.close()
         await server.stop()
     }
+
+    /// A stream asked of a hub that is shutting down: 503 with the wait the hub gave the
+    /// streams it ended (its `retry`, else 3 s, plus up to `reconnectSpread`), in whole
+    /// seconds, so that clients do not come straight back; a refused duplicate stays 409.
+    @Test func aStreamOfAShutDownHubIs503WithRetryAfter() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.reconnectSpread = .seconds(2)
+        let hub = EventServer<String>(configuration: configuration)
+        let server = try TestServer.start(hub: hub)
+        await hub.shutdown()
+        let response = try await server.exchange("GET /events?user=alice HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 503 "), "\(response)")
+        let retryAfter = response.split(separator: "\r\n").first { $0.hasPrefix("Retry-After: ") }.flatMap { Int($0.dropFirst(13)) }
+        #expect(retryAfter.map { (3...5).contains($0) } == true, "Retry-After \(String(describing: retryAfter)) for 3 s + up to 2 s")
+        await server.stop()
+    }
 }
 
 @Suite("HTTPServer: event streams")

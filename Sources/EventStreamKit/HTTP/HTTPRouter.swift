@@ -134,6 +134,8 @@ struct SourceResolution: Sendable {
 protocol EventStreamHub: Sendable {
     var responseHeaders: [(name: String, value: String)] { get }
     func shutdown() async
+    /// How long a client refused by a hub that is shutting down should wait.
+    func refusalDelay() async -> Duration
 }
 
 extension EventServer: EventStreamHub {}

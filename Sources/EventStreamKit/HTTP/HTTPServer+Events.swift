@@ -21,9 +21,15 @@ extension HTTPServer {
             try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch let error as EventServerError {
-            let status: HTTPStatus = error.code == .duplicateSource ? .conflict : .serviceUnavailable
-            logger(.info, "\(status.code) \(request.path): \(error)")
-            try await send(HTTPResponse(status: status, text: "\(error)\n"), to: request, on: socket, handle: handle, keepAlive: false)
+            var refusal = HTTPResponse(status: .conflict, text: "\(error)\n")
+            if error.code != .duplicateSource {
+                // Shutting down: come back no sooner than the streams it ended were told.
+                refusal.status = .serviceUnavailable
+                let seconds = Int((await route.hub.refusalDelay() / .seconds(1)).rounded(.up))
+                refusal.headers.add("Retry-After", String(max(1, seconds)))
+            }
+            logger(.info, "\(refusal.status.code) \(request.path): \(error)")
+            try await send(refusal, to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch {
             logger(.error, "500 \(request.path): source resolver failed: \(error)")

@@ -151,6 +151,14 @@ extension EventServer {
         closeAll(reason: .shutdown, forgetting: true)
     }
 
+    /// The wait for a client refused because the hub is shutting down: what the streams it
+    /// ended were told (the `retry` in force, else 3 s, plus up to ``Configuration/reconnectSpread``
+    /// at random), so that refused clients come back no sooner and no more together.
+    func refusalDelay() -> Duration {
+        let spread = configuration.reconnectSpread
+        return (retry ?? .seconds(3)) + (spread > .zero ? spread * Double.random(in: 0..<1) : .zero)
+    }
+
     private func closeAll(reason: DisconnectReason, forgetting: Bool) {
         let base = retry ?? .seconds(3)
         let spread = configuration.reconnectSpread
