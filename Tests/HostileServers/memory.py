@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Memory and partial data: an endless line, an endless event, a flood of comments, events at
-full speed into a client whose standard output nobody reads, and connections that end in the
+full speed into a client whose standard output nobody reads (both also over TLS), and connections that end in the
 middle of an event (RST or FIN, plain or chunked). Bounded memory; the partial event is never
 printed; the reconnection carries the last complete event's id."""
 
@@ -61,12 +61,12 @@ def endless_event(ctx):
 
 
 @suite.scenario("comment-flood", cap=25)
-def comment_flood(ctx):
+def comment_flood(ctx, tls=False):
     """64 MiB of `: ping` comment lines, then one event: the event is printed, peak RSS under
     100 MiB (comments are not kept)."""
     s = ctx.server(serve_sequence(pump(b"retry: 500\n", b": ping ping ping\n" * 4096, 64, then=b"data: after\n\n"),
-                                  answer_204))
-    c = ctx.listen(s.url(), "--max-attempts", "2")
+                                  answer_204), tls=tls)
+    c = ctx.listen(s.url(), "--max-attempts", "2", trust=tls, transport=not tls)
     c.wait_exit(15)
     rss = c.peak_rss_mib()
     ctx.expect(c.data() == ["after"], f"events {c.data()[:3]}")
@@ -74,8 +74,14 @@ def comment_flood(ctx):
     return f"events {c.data()[:2]}, peak RSS {rss} MiB"
 
 
+@suite.scenario("https-comment-flood", transports=None, cap=25)
+def https_comment_flood(ctx):
+    """comment-flood over TLS: OpenSSL's buffers stay bounded too."""
+    return comment_flood(ctx, tls=True)
+
+
 @suite.scenario("unread-stdout", cap=40)
-def unread_stdout(ctx):
+def unread_stdout(ctx, tls=False):
     """300,000 events (about 60 MiB) at full speed while nobody reads the client's standard
     output for 4 s: peak RSS stays under 100 MiB (the client stops reading the socket instead of
     buffering); then, read, every event arrives once and in order."""
@@ -94,8 +100,8 @@ def unread_stdout(ctx):
                 batch = []
         conn.send(b"".join(batch), timeout=20)
 
-    s = ctx.server(serve_sequence(flood, answer_204))
-    c = ctx.listen(s.url(), "--max-attempts", "2", read_stdout=False)
+    s = ctx.server(serve_sequence(flood, answer_204), tls=tls)
+    c = ctx.listen(s.url(), "--max-attempts", "2", read_stdout=False, trust=tls, transport=not tls)
     s.wait_connections(1, 5)
     time.sleep(4)
     rss_blocked = c.peak_rss_mib()
@@ -109,6 +115,12 @@ def unread_stdout(ctx):
     rss = c.peak_rss_mib()
     return (f"while stdout unread: server sent {sent_blocked:.1f} MiB, client peak RSS {rss_blocked} MiB; "
             f"then {len(data)} events in order {in_order}, peak RSS {rss} MiB")
+
+
+@suite.scenario("https-unread-stdout", transports=None, cap=40)
+def https_unread_stdout(ctx):
+    """unread-stdout over TLS: the client stops reading the socket, not decrypting into memory."""
+    return unread_stdout(ctx, tls=True)
 
 
 def partial_then(ending, framing="plain"):
