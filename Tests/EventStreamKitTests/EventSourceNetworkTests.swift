@@ -114,6 +114,24 @@ struct EventSourceNetworkTests {
         }
     }
 
+    @Test("https: a TLS handshake the server never answers is bounded by the connect timeout, and close() ends it at once")
+    func stalledHandshake() async throws {
+        try await withScriptedServer({ _ in [] }) { server in
+            let url = server.url.replacingOccurrences(of: "http://", with: "https://")
+            let source = try EventSource(url: url, configuration: Self.configuration(.automatic) { $0.connectTimeout = .milliseconds(300) })
+            let log = StateLog(source)
+            let reader = Task { for try await _ in source {} }
+            try await waitUntil("two abandoned handshakes", timeout: .seconds(10)) { server.closedBeforeRequest >= 2 }
+            let closedAt = ContinuousClock.now
+            source.close()
+            _ = try await withDeadline(.seconds(2)) { try await reader.value }
+            #expect(closedAt.duration(to: .now) < .milliseconds(1500), "close() must not wait for the handshake")
+            await log.finished()
+            #expect(Array(log.all.prefix(3)) == ["connecting 1", "retrying after connect timeout", "connecting 2"])
+            #expect(server.requests.isEmpty)
+        }
+    }
+
     @Test("close() while the response head is awaited ends the sequence at once", arguments: transports)
     func closeWhileConnecting(transport: EventSource.Transport) async throws {
         try await withScriptedServer({ _ in [.holdOpen] }) { server in

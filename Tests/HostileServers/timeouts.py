@@ -39,7 +39,7 @@ def connect_timeout_silent(ctx):
 
 
 @suite.scenario("read-timeout-silent", cap=20)
-def read_timeout_silent(ctx):
+def read_timeout_silent(ctx, tls=False):
     """The head and `retry: 500`, `id: e1`, one event; then silence. --read-timeout 1: the
     server sees a second connection 1-2.8 s after the event, carrying Last-Event-ID: e1."""
     sent = {}
@@ -50,8 +50,9 @@ def read_timeout_silent(ctx):
         sent["t"] = time.monotonic()
         conn.hold(15)
 
-    s = ctx.server(serve_sequence(first, answer_204))
-    c = ctx.listen(s.url(), "--read-timeout", "1", "--connect-timeout", "5", "--max-attempts", "3")
+    s = ctx.server(serve_sequence(first, answer_204), tls=tls)
+    c = ctx.listen(s.url(), "--read-timeout", "1", "--connect-timeout", "5", "--max-attempts", "3",
+                   trust=tls, transport=not tls)
     s.wait_connections(2, 8)
     gap = (s.connections[1].t_accept - sent["t"]) if len(s.connections) > 1 and "t" in sent else None
     ctx.expect(c.data()[:1] == ["one"], f"events {c.data()[:3]}")
@@ -61,6 +62,12 @@ def read_timeout_silent(ctx):
     ctx.expect(leid == "e1", f"Last-Event-ID on the reconnection: {leid!r}")
     c.wait_exit(3)
     return f"reconnected {gap and round(gap, 2)} s after the last byte, Last-Event-ID {leid!r}"
+
+
+@suite.scenario("https-read-timeout-silent", transports=None, cap=20)
+def https_read_timeout_silent(ctx):
+    """read-timeout-silent over TLS."""
+    return read_timeout_silent(ctx, tls=True)
 
 
 @suite.scenario("read-timeout-flowing", cap=20)

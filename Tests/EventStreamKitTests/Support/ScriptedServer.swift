@@ -43,6 +43,7 @@ final class ScriptedServer: Sendable {
     private let script: Script
     private let recorded = Mutex<[Request]>([])
     private let clientClosures = Mutex<[ContinuousClock.Instant]>([])
+    private let endedBeforeRequest = Mutex(0)
 
     init(script: @escaping Script) throws {
         listener = try Socket.listen(host: "127.0.0.1", port: 0)
@@ -55,6 +56,8 @@ final class ScriptedServer: Sendable {
     var requests: [Request] { recorded.withLock { $0 } }
     /// When clients closed connections that the script held open.
     var closures: [ContinuousClock.Instant] { clientClosures.withLock { $0 } }
+    /// Connections the client ended before a whole request head arrived.
+    var closedBeforeRequest: Int { endedBeforeRequest.withLock { $0 } }
 
     /// Serves until the task is cancelled, then closes everything.
     func run() async {
@@ -88,7 +91,9 @@ final class ScriptedServer: Sendable {
             while !received.containsHeadEnd {
                 switch try chunk.withUnsafeMutableBytes({ try socket.read(into: $0) }) {
                 case .bytes(let count): received += chunk[..<count]
-                case .endOfFile: return
+                case .endOfFile:
+                    endedBeforeRequest.withLock { $0 += 1 }
+                    return
                 case .wouldBlock: try await poller.waitReadable(socket.fd)
                 }
             }
