@@ -43,6 +43,8 @@ public struct TLSError: Error, CustomStringConvertible, Sendable {
 ///
 /// Every call runs under one lock: the `SSL` object is never used by two threads at once,
 /// and it may move between threads between calls, as OpenSSL allows.
+///
+/// Why OpenSSL and not URLSession on Linux: `Docs/Decisions/0008-tls-through-system-openssl.md`.
 final class TLSSession: Sendable {
     /// What a call achieved, or what it waits for.
     enum Progress: Equatable {
