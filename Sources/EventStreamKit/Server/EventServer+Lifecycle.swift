@@ -26,27 +26,27 @@ extension EventServer {
 
 extension EventServer {
     /// The number of open streams.
-    public var clientCount: Int { connections.count }
+    public var clientCount: Int { registry.count }
 
     /// The number of open streams of `source`.
-    public func clientCount(source: SourceID) -> Int { connectionsBySource[source]?.count ?? 0 }
+    public func clientCount(source: SourceID) -> Int { registry.count(source: source) }
 
     /// The sources with at least one open stream (seed 004's `Range`).
-    public var sources: [SourceID] { Array(connectionsBySource.keys) }
+    public var sources: [SourceID] { registry.sources }
 
     /// The open streams of `source`, oldest first.
     public func connections(source: SourceID) -> [EventConnection<SourceID>] {
-        (connectionsBySource[source] ?? []).compactMap { connections[$0]?.connection }
+        registry.ids(source: source).compactMap { registry[$0]?.connection }
     }
 
     /// The channels with at least one subscriber.
-    public var channels: [String] { Array(connectionsByChannel.keys) }
+    public var channels: [String] { registry.channels }
 
     /// The number of streams subscribed to `channel`.
-    public func clientCount(channel: String) -> Int { connectionsByChannel[channel]?.count ?? 0 }
+    public func clientCount(channel: String) -> Int { registry.count(channel: channel) }
 
     /// The ID of the most recent event sent to `channel` while it had subscribers.
-    public func lastEventID(channel: String) -> String? { lastEventIDByChannel[channel] }
+    public func lastEventID(channel: String) -> String? { registry.lastEventID(channel: channel) }
 
     /// How many events the backlog holds now.
     public var backlogCount: Int { backlog.count }
@@ -62,27 +62,27 @@ extension EventServer {
 
     /// Ends every stream of `source` (kicks a user). Frames already queued are still written.
     public func close(source: SourceID) {
-        for id in connectionsBySource[source] ?? [] { end(id, reason: .closedByServer, drain: true) }
+        for id in registry.ids(source: source) { end(id, reason: .closedByServer, drain: true) }
     }
 
     /// Closes a channel: every stream subscribed to it ends (``DisconnectReason/channelClosed``),
     /// and the channel is forgotten.
     public func closeChannel(_ channel: String) {
-        for id in connectionsByChannel[channel] ?? [] { end(id, reason: .channelClosed, drain: true) }
-        connectionsByChannel[channel] = nil
-        lastEventIDByChannel[channel] = nil
+        // Ending its last subscriber forgets the channel and its last event ID.
+        for id in registry.ids(channel: channel) { end(id, reason: .channelClosed, drain: true) }
     }
 
     /// Sends a heartbeat comment to every stream that had no event queued since the last
     /// call. ``run()`` calls this every ``Configuration/heartbeatInterval``.
     func sendHeartbeats() {
         let heartbeat = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isComment: true)
-        for (id, entry) in connections {
-            let events = entry.mailbox.acceptedEvents
-            if events == entry.eventsAtLastHeartbeat {
-                if case .queued = entry.mailbox.enqueueIfIdle(heartbeat) { deliveries += 1 }
+        for (id, record) in registry.records {
+            let mailbox = registry.members[record.slot].mailbox
+            let events = mailbox.acceptedEvents
+            if events == record.mark {
+                if case .queued = mailbox.enqueueIfIdle(heartbeat) { deliveries += 1 }
             } else {
-                connections[id]?.eventsAtLastHeartbeat = events
+                registry.setMark(events, for: id)
             }
         }
     }
@@ -135,7 +135,7 @@ extension EventServer {
         phase = .stopping
         closeAll(reason: .shutdown, forgetting: false)
         await waitUntilEmpty(for: configuration.shutdownGracePeriod)
-        for id in Array(connections.keys) { end(id, reason: .shutdown, drain: false) }
+        for id in Array(registry.ids) { end(id, reason: .shutdown, drain: false) }
         phase = .stopped
         stopContinuation.finish()
         for subscriber in lifecycleSubscribers.values { subscriber.finish() }
@@ -162,7 +162,7 @@ extension EventServer {
     private func closeAll(reason: DisconnectReason, forgetting: Bool) {
         let base = retry ?? .seconds(3)
         let spread = configuration.reconnectSpread
-        for (id, entry) in connections {
+        for (id, entry) in zip(registry.owners, registry.members) {
             let jitter = spread > .zero ? spread * Double.random(in: 0..<1) : .zero
             let last = Self.retryDelivery(base + jitter)
             if forgetting {
@@ -175,7 +175,7 @@ extension EventServer {
 
     /// Waits until no connection is left, or until `timeout` passes.
     private func waitUntilEmpty(for timeout: Duration?) async {
-        guard !connections.isEmpty else { return }
+        guard !registry.isEmpty else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.untilEmpty() }
             if let timeout {
@@ -188,7 +188,7 @@ extension EventServer {
     }
 
     private func untilEmpty() async {
-        guard !connections.isEmpty else { return }
+        guard !registry.isEmpty else { return }
         await withCheckedContinuation { emptyWaiters.append($0) }
     }
 

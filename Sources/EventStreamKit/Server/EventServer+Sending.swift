@@ -79,17 +79,18 @@ extension EventServer {
         let id = try stamp(nil)
         var frames: [(ConnectionID, EventFrame)] = []
         var framesBySource: [SourceID: EventFrame] = [:]
-        for connectionID in recipientIDs(recipients) {
-            guard let entry = connections[connectionID] else { continue }
-            let value = try payload(entry.source, entry.mailbox.clientLastEventID)
+        for connectionID in registry.ids(recipients) {
+            guard let entry = registry[connectionID] else { continue }
+            let source = entry.connection.source
+            let value = try payload(source, entry.mailbox.clientLastEventID)
             let frame = EventFrame(try type.marshal.event(value, id: id, event: type.name))
             frames.append((connectionID, frame))
-            if framesBySource[entry.source] == nil { framesBySource[entry.source] = frame }
+            if framesBySource[source] == nil { framesBySource[source] = frame }
         }
         record(Backlog.Entry(sequence: sequence, id: id, name: type.name, recipients: recipients, frame: nil, frames: framesBySource))
         var outcomes = FanOutOutcomes()
         for (connectionID, frame) in frames {
-            guard let entry = connections[connectionID] else { continue }
+            guard let entry = registry[connectionID] else { continue }
             outcomes.note(entry.mailbox.enqueue(Delivery(frame: frame, name: type.name, id: id)), for: connectionID)
         }
         await settle(outcomes)
@@ -156,30 +157,7 @@ extension EventServer {
         emitToTees(entry)
         eventsSent += 1
         lastEventID = entry.id
-        switch entry.recipients.kind {
-        case .channel(let channel):
-            if connectionsByChannel[channel] != nil { lastEventIDByChannel[channel] = entry.id }
-        case .everyChannel:
-            for channel in connectionsByChannel.keys { lastEventIDByChannel[channel] = entry.id }
-        case .everyone, .only, .except:
-            break
-        }
-    }
-
-    /// The connections a send reaches, each once.
-    func recipientIDs(_ recipients: Recipients<SourceID>) -> [ConnectionID] {
-        switch recipients.kind {
-        case .everyone:
-            return Array(connections.keys)
-        case .only(let sources):
-            return sources.flatMap { connectionsBySource[$0] ?? [] }
-        case .except(let sources):
-            return connections.compactMap { sources.contains($0.value.source) ? nil : $0.key }
-        case .channel(let channel):
-            return Array(connectionsByChannel[channel] ?? [])
-        case .everyChannel:
-            return connections.compactMap { $0.value.connection.channels.isEmpty ? nil : $0.key }
-        }
+        registry.noteSent(entry.id, to: entry.recipients)
     }
 
     /// Queues one shared frame for every recipient, then settles what the overflow
@@ -197,19 +175,7 @@ extension EventServer {
 
     private func fanOut(_ recipients: Recipients<SourceID>, frames: Int, _ enqueue: (Mailbox) -> Mailbox.EnqueueOutcome) async {
         var outcomes = FanOutOutcomes(framesPerRecipient: frames)
-        switch recipients.kind {
-        case .everyone:
-            for slot in mailboxes.indices { outcomes.note(enqueue(mailboxes[slot]), for: mailboxOwners[slot]) }
-        case .except(let sources):
-            for (id, entry) in connections where !sources.contains(entry.source) {
-                outcomes.note(enqueue(entry.mailbox), for: id)
-            }
-        case .only, .channel, .everyChannel:
-            for id in recipientIDs(recipients) {
-                guard let entry = connections[id] else { continue }
-                outcomes.note(enqueue(entry.mailbox), for: id)
-            }
-        }
+        registry.forEach(recipients) { id, entry in outcomes.note(enqueue(entry.mailbox), for: id) }
         await settle(outcomes)
     }
 
@@ -239,10 +205,10 @@ extension EventServer {
     func settle(_ outcomes: FanOutOutcomes) async {
         deliveries += outcomes.delivered * outcomes.framesPerRecipient
         for (id, count) in outcomes.dropped {
-            if let entry = connections[id] { noteDropped(count, entry: entry) }
+            if let entry = registry[id] { noteDropped(count, entry: entry) }
         }
         for (id, count) in outcomes.disconnected {
-            if let entry = connections[id] { noteDropped(count, entry: entry) }
+            if let entry = registry[id] { noteDropped(count, entry: entry) }
             connectionEnded(id)
         }
         await awaitSuspendedSends(outcomes.waits)
@@ -254,7 +220,7 @@ extension EventServer {
         guard !waits.isEmpty, case .suspendSender(let timeout) = configuration.overflowPolicy.kind else { return }
         let timedOut = await withTaskGroup(of: ConnectionID?.self) { group in
             for (id, ticket) in waits {
-                guard let mailbox = connections[id]?.mailbox else { continue }
+                guard let mailbox = registry[id]?.mailbox else { continue }
                 group.addTask { await mailbox.waitForSpace(ticket: ticket, timeout: timeout) ? nil : id }
             }
             var timedOut: [ConnectionID] = []
@@ -262,7 +228,7 @@ extension EventServer {
             return timedOut
         }
         for id in timedOut {
-            if let entry = connections[id] { noteDropped(entry.mailbox.droppedCount, entry: entry) }
+            if let entry = registry[id] { noteDropped(entry.mailbox.droppedCount, entry: entry) }
             connectionEnded(id)
         }
     }

@@ -26,18 +26,16 @@
 ///   that does not keep up is handled by ``Configuration/overflowPolicy`` and never delays
 ///   delivery to the others.
 public actor EventServer<SourceID: Hashable & Sendable> {
+    /// What the registry keeps per connection.
     struct Entry {
         let connection: EventConnection<SourceID>
         /// The connection's mailbox, held here too so that a fan-out touches one object per
         /// recipient, not two.
         let mailbox: Mailbox
-        let source: SourceID
-        var eventsAtLastHeartbeat = 0
 
         init(connection: EventConnection<SourceID>) {
             self.connection = connection
             self.mailbox = connection.mailbox
-            self.source = connection.source
         }
     }
 
@@ -47,16 +45,8 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// capacity can change at run time; ``retry`` and ``backlogCapacity`` have the current values.
     public nonisolated let configuration: Configuration
 
-    var connections: [ConnectionID: Entry] = [:]
-    /// Every open connection's mailbox, contiguous, for broadcasts: a fan-out to everyone
-    /// walks this array and touches nothing but the mailboxes (measured: copying registry
-    /// entries out of the dictionary cost 8% of a 10,000-connection broadcast).
-    var mailboxes: [Mailbox] = []
-    var mailboxOwners: [ConnectionID] = []
-    var mailboxSlots: [ConnectionID: Int] = [:]
-    var connectionsBySource: [SourceID: [ConnectionID]] = [:]
-    var connectionsByChannel: [String: Set<ConnectionID>] = [:]
-    var lastEventIDByChannel: [String: String] = [:]
+    /// Every open connection, by ID, source and channel.
+    var registry = Registry<SourceID, Entry>()
     var backlog: Backlog<SourceID>
     var sequence: UInt64 = 0
     var nextConnectionID: UInt64 = 0
@@ -85,7 +75,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// Bytes written to clients since the hub was created: by open connections so far, and
     /// by those that ended (up to the moment the hub forgot them).
     public var bytesWritten: Int {
-        connections.values.reduce(endedConnectionBytes) { $0 + $1.connection.bytesWritten }
+        registry.members.reduce(endedConnectionBytes) { $0 + $1.connection.bytesWritten }
     }
 
     /// Creates a hub.
@@ -160,12 +150,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         }
         // Registered and primed in one actor turn: no send can slip between replay and live.
         mailbox.prepend(first)
-        connections[id] = Entry(connection: connection)
-        mailboxSlots[id] = mailboxes.count
-        mailboxes.append(mailbox)
-        mailboxOwners.append(id)
-        connectionsBySource[source, default: []].append(id)
-        for channel in channels { connectionsByChannel[channel, default: []].insert(id) }
+        registry.insert(Entry(connection: connection), id: id, source: source, channels: channels)
 
         if let lastEventID {
             emit(.reconnected(source: source, connection: id, lastEventID: lastEventID))
@@ -195,7 +180,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     }
 
     private func applyDuplicatePolicy(for source: SourceID) throws {
-        let existing = connectionsBySource[source] ?? []
+        let existing = registry.ids(source: source)
         guard !existing.isEmpty else { return }
         switch configuration.duplicateSourcePolicy.kind {
         case .allowMultiple:
@@ -211,7 +196,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     /// Ends a connection from the server side and forgets it at once.
     func end(_ id: ConnectionID, reason: DisconnectReason, drain: Bool, last: Delivery? = nil) {
-        guard let entry = connections[id] else { return }
+        guard let entry = registry[id] else { return }
         let dropped = entry.mailbox.finish(reason, drain: drain, last: last)
         noteDropped(dropped, entry: entry)
         forget(id, reason: reason)
@@ -219,35 +204,15 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     /// Called by a connection's reader when its stream is over.
     func connectionEnded(_ id: ConnectionID) {
-        guard let entry = connections[id] else { return }
+        guard let entry = registry[id] else { return }
         forget(id, reason: entry.mailbox.endReason ?? .clientGone)
     }
 
     private func forget(_ id: ConnectionID, reason: DisconnectReason) {
-        guard let entry = connections.removeValue(forKey: id) else { return }
+        guard let (entry, record) = registry.remove(id) else { return }
         endedConnectionBytes += entry.connection.bytesWritten
-        if let slot = mailboxSlots.removeValue(forKey: id) {
-            let last = mailboxes.count - 1
-            if slot != last {
-                mailboxes.swapAt(slot, last)
-                mailboxOwners.swapAt(slot, last)
-                mailboxSlots[mailboxOwners[slot]] = slot
-            }
-            mailboxes.removeLast()
-            mailboxOwners.removeLast()
-        }
-        let source = entry.source
-        connectionsBySource[source]?.removeAll { $0 == id }
-        if connectionsBySource[source]?.isEmpty == true { connectionsBySource[source] = nil }
-        for channel in entry.connection.channels {
-            connectionsByChannel[channel]?.remove(id)
-            if connectionsByChannel[channel]?.isEmpty == true {
-                connectionsByChannel[channel] = nil
-                lastEventIDByChannel[channel] = nil
-            }
-        }
-        emit(.disconnected(source: source, connection: id, reason: reason))
-        if connections.isEmpty {
+        emit(.disconnected(source: record.source, connection: id, reason: reason))
+        if registry.isEmpty {
             for waiter in emptyWaiters { waiter.resume() }
             emptyWaiters.removeAll()
         }
@@ -264,7 +229,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     func noteDropped(_ count: Int, entry: Entry) {
         guard count > 0 else { return }
         droppedFrames += count
-        emit(.droppedEvents(source: entry.source, connection: entry.connection.id, count: count))
+        emit(.droppedEvents(source: entry.connection.source, connection: entry.connection.id, count: count))
     }
 
     static func retryDelivery(_ interval: Duration) -> Delivery {
