@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target from the library's own sources and runs it for a bounded time.
 #   Fuzz/run.sh [TARGET] [SECONDS]     TARGET: RequestHead (default), Connection, ResponseHead,
-#                                      ClientResponse, EventStream, Encoder; SECONDS: 60 (default)
+#                                      ClientResponse, EventStream, Encoder, RESP; SECONDS: 60 (default)
 # Exits non-zero on a crash or sanitizer report; the reproducer lands in Fuzz/crashes/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,6 +24,9 @@ case "$target" in
   Connection)
     sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
              "$root/HTTP/HTTPRequestDecoder.swift" "$root/HTTP/HTTPRequest.swift" "$root/HTTP/HTTPResponse+Serialization.swift" "$root/HTTP/HTTPDate.swift")
+    ;;
+  RESP)
+    sources=("$root/Cluster/RESPValue.swift" "$root/Cluster/RESPDecoder.swift")
     ;;
   EventStream|Encoder)
     sources=("$root/Wire/EventStreamParser.swift" "$root/Wire/MessageEvent.swift" "$root/Wire/WireError.swift" "$root/Support/LineBreakFinder.swift"
