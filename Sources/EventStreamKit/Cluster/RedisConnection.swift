@@ -101,6 +101,21 @@ final class RedisConnection: Sendable {
         }
     }
 
+    /// Whether the connection can take a command: not broken, and between calls its socket
+    /// holds nothing (no end of file left by a server that went away, no stray reply). A
+    /// connection idle while Redis restarted fails this, so a caller can replace it before
+    /// sending, instead of losing a command to a dead socket.
+    var isUsable: Bool {
+        guard state.withLock({ $0.isBroken == nil && !$0.isBusy }) else { return false }
+        var byte: UInt8 = 0
+        #if canImport(Glibc)
+        let peeked = recv(socket.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        #else
+        let peeked = recv(socket.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT)
+        #endif
+        return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+    }
+
     /// Shuts the connection down: a pending call ends with an error; later calls fail.
     func close() {
         guard !isClosed.exchange(true, ordering: .relaxed) else { return }

@@ -56,7 +56,7 @@ struct RedisEndpoint: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A failure talking to Redis.
-struct RedisError: Error, CustomStringConvertible, Sendable {
+struct RedisError: Error, CustomStringConvertible, Hashable, Sendable {
     enum Code: Hashable, Sendable {
         /// The `redis://` URL is malformed.
         case invalidEndpoint

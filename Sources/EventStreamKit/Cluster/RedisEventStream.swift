@@ -68,6 +68,33 @@ struct RedisEventStream: Sendable {
         return (epoch, UInt64(first))
     }
 
+    /// Starts a new epoch (sequence 0, the stream dropped) if the log has none, or if its
+    /// epoch is `ARGV[2]` (a rolled-back log; empty: never); returns the epoch and sequence.
+    static let epochScript = """
+        local epoch = redis.call('HGET', KEYS[2], 'epoch')
+        if (not epoch) or (ARGV[2] ~= '' and epoch == ARGV[2]) then
+          epoch = ARGV[1]
+          redis.call('DEL', KEYS[1])
+          redis.call('HSET', KEYS[2], 'epoch', epoch, 'seq', 0)
+        end
+        return {epoch, redis.call('HGET', KEYS[2], 'seq')}
+        """
+
+    /// The command that makes sure the log has an epoch (taking `candidate` if it has none),
+    /// or replaces the epoch `replacing` with `candidate`.
+    func epochCommand(candidate: String, replacing: String? = nil) -> [UInt8] {
+        RESPValue.command(["EVAL", Self.epochScript, "2", streamKey, metaKey, candidate, replacing ?? ""])
+    }
+
+    /// The epoch and last sequence number, from the epoch script's reply.
+    func epochResult(_ reply: RESPValue) throws(RedisError) -> (epoch: String, last: UInt64) {
+        if case .error(let message) = reply { throw RedisError(.commandFailed, "setting the epoch of \(metaKey): \(message)") }
+        guard let elements = reply.elements, elements.count == 2, let epoch = elements[0].string, let last = elements[1].integer, last >= 0 else {
+            throw RedisError(.connectionFailed, "setting the epoch of \(metaKey): unexpected reply \(reply)")
+        }
+        return (epoch, UInt64(last))
+    }
+
     /// `XRANGE` of the records after `sequence`, at most `count`.
     func rangeCommand(after sequence: UInt64, count: Int) -> [UInt8] {
         RESPValue.command(["XRANGE", streamKey, "(\(sequence)-0", "+", "COUNT", String(max(1, count))])

@@ -1,5 +1,6 @@
 @testable import EventStreamKit
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +23,8 @@ final class RedisProcess: Sendable {
 
     let port: UInt16
     let directory: String
-    private let process: ChildProcess
+    private let arguments: [String]
+    private let process: Mutex<ChildProcess>
 
     var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
@@ -34,11 +36,27 @@ final class RedisProcess: Sendable {
         probe.close()
         directory = NSTemporaryDirectory() + "esk-redis-\(port)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        process = try ChildProcess(executable, [
+        arguments = [
             "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
-        ] + extraArguments)
+        ] + extraArguments
+        process = Mutex(try ChildProcess(executable, arguments))
+        try await waitUntilReady()
+    }
+
+    /// Starts the server again on the same port and directory (with its data if it was
+    /// started with persistence), after ``kill(_:)``.
+    func restart() async throws {
+        guard let executable = Self.executable else { throw Missing() }
+        try await waitUntil("the previous redis-server on port \(port) has exited") { !self.isRunning }
+        let fresh = try ChildProcess(executable, arguments)
+        process.withLock { $0 = fresh }
+        try await waitUntilReady()
+    }
+
+    private func waitUntilReady() async throws {
         let endpoint = self.endpoint
+        let port = self.port
         try await waitUntil("redis-server on port \(port) answers PING", timeout: .seconds(10)) {
             guard let connection = try? await RedisConnection.connect(to: endpoint, timeout: .milliseconds(500)) else { return false }
             defer { connection.close() }
@@ -58,15 +76,16 @@ final class RedisProcess: Sendable {
     }
 
     /// Whether the server process is still running.
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { process.withLock { $0.isRunning } }
 
-    /// Stops the server: SIGKILL, as a crash would.
-    func kill() {
-        process.terminate(SIGKILL)
+    /// Stops the server: SIGKILL by default, as a crash would; SIGTERM saves its data first
+    /// (if it has persistence).
+    func kill(_ signal: Int32 = SIGKILL) {
+        process.withLock { $0.terminate(signal) }
     }
 
     deinit {
-        process.terminate(SIGKILL)
+        process.withLock { $0.terminate(SIGKILL) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

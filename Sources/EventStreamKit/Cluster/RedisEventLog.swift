@@ -1,0 +1,204 @@
+import Foundation
+
+/// The cluster's event log at run time: appends go through one connection (every append
+/// waiting at one moment goes out in one pipelined write, in call order), and ``tail(from:deliver:)``
+/// reads the log on a connection of its own and hands each record to `deliver` once, in log
+/// order, across Redis restarts and lost data.
+///
+/// Redis failures are reported, never hidden: an append while Redis is unreachable throws at
+/// once (``RedisError``); the tail reconnects with jittered backoff and resumes from its cursor;
+/// when the log's epoch changed (Redis lost its data, or a failover rolled the sequence back)
+/// the tail says so once (``TailEvent/epochChanged(from:to:)``), then goes on from the new
+/// epoch's first record.
+actor RedisEventLog {
+    /// What the tail hands on, in log order.
+    enum TailEvent: Sendable, Equatable {
+        /// Records after the cursor, contiguous with what came before (unless a
+        /// ``gap(after:next:)`` or an epoch change came first).
+        case records([RedisEventStream.Record])
+        /// Records after `after` were trimmed from the log before the tail could read them;
+        /// the next record is `next`.
+        case gap(after: UInt64, next: UInt64)
+        /// The log's epoch is not the one the cursor was in: what came before is gone.
+        case epochChanged(from: String?, to: String)
+        /// The tail lost Redis (logged once per outage by the caller) and will retry.
+        case disconnected(RedisError)
+        /// The tail reached Redis again.
+        case reconnected
+    }
+
+    /// A position in the log.
+    struct Cursor: Sendable, Equatable {
+        var epoch: String?
+        var sequence: UInt64
+    }
+
+    let endpoint: RedisEndpoint
+    let stream: RedisEventStream
+    /// How long an append may wait for Redis before it throws.
+    let timeout: Duration
+    private var connection: RedisConnection?
+    private var waiting: [(payloads: [[UInt8]], continuation: CheckedContinuation<(epoch: String, first: UInt64), any Error>)] = []
+    private var isFlushing = false
+
+    init(endpoint: RedisEndpoint, stream: RedisEventStream, timeout: Duration = .seconds(2)) {
+        self.endpoint = endpoint
+        self.stream = stream
+        self.timeout = timeout
+    }
+
+    /// Appends `payloads` as consecutive records.
+    ///
+    /// - Returns: The log's epoch and the first record's sequence number.
+    /// - Throws: ``RedisError`` when Redis cannot be reached or refuses (nothing was appended,
+    ///   unless the failure came after Redis ran the script: a timeout cannot tell).
+    func append(_ payloads: [[UInt8]]) async throws -> (epoch: String, first: UInt64) {
+        precondition(!payloads.isEmpty, "an append needs at least one record")
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting.append((payloads, continuation))
+            guard !isFlushing else { return }
+            isFlushing = true
+            // Ends when no append is waiting; every waiting append is resumed before it does.
+            Task { await self.flush() }
+        }
+    }
+
+    private func flush() async {
+        while !waiting.isEmpty {
+            let batch = waiting
+            waiting = []
+            do {
+                let connection = try await connected()
+                let epoch = Self.newEpoch()
+                let replies = try await connection.send(batch.map { stream.appendCommand($0.payloads, candidateEpoch: epoch) }, timeout: timeout)
+                for (append, reply) in zip(batch, replies) {
+                    append.continuation.resume(with: Result { () throws(RedisError) in try stream.appendResult(reply) })
+                }
+            } catch {
+                connection?.close()
+                connection = nil
+                for append in batch { append.continuation.resume(throwing: error) }
+            }
+        }
+        isFlushing = false
+    }
+
+    private func connected() async throws(RedisError) -> RedisConnection {
+        if let connection {
+            if connection.isUsable { return connection }
+            connection.close()  // Redis went away while it was idle
+            self.connection = nil
+        }
+        let fresh = try await RedisConnection.connect(to: endpoint, timeout: timeout)
+        connection = fresh
+        return fresh
+    }
+
+    /// Reads the log after `cursor` until the task is cancelled, handing `deliver` every record
+    /// once and in order, and every failure and recovery. Reconnects after a failure with
+    /// jittered backoff (from 50 ms, doubling, at most `maximumBackoff`).
+    ///
+    /// On each (re)connection the log's state is read first: another epoch, or a sequence
+    /// behind the cursor (a failover that lost the newest records), means the cursor's
+    /// records are gone. A rolled-back sequence gets a new epoch here (atomically, if nobody
+    /// did it first), so that no sequence number is ever reused for a different event.
+    nonisolated func tail(
+        from cursor: Cursor,
+        batchSize: Int = 1000,
+        block: Duration = .seconds(5),
+        maximumBackoff: Duration = .seconds(5),
+        deliver: @Sendable (TailEvent) async -> Void
+    ) async {
+        var cursor = cursor
+        var backoff = Duration.milliseconds(50)
+        var isDown = false
+        while !Task.isCancelled {
+            var connection: RedisConnection?
+            do {
+                let tail = try await RedisConnection.connect(to: endpoint, timeout: timeout)
+                connection = tail
+                if isDown {
+                    isDown = false
+                    await deliver(.reconnected)
+                }
+                backoff = .milliseconds(50)
+                try await resynchronize(&cursor, on: tail, deliver: deliver)
+                while !Task.isCancelled {
+                    let reply = try await tail.send([stream.tailCommand(after: cursor.sequence, count: batchSize, block: block)], timeout: block + timeout)
+                    let records = try stream.tailResult(reply[0])
+                    guard let first = records.first else { continue }
+                    if first.epoch != cursor.epoch {
+                        // The log was recreated since this connection read its state.
+                        await deliver(.epochChanged(from: cursor.epoch, to: first.epoch))
+                        cursor = Cursor(epoch: first.epoch, sequence: 0)
+                        try await resynchronize(&cursor, on: tail, deliver: deliver)
+                        continue
+                    }
+                    if first.sequence != cursor.sequence + 1 {
+                        await deliver(.gap(after: cursor.sequence, next: first.sequence))
+                    }
+                    let sameEpoch = records.prefix { $0.epoch == first.epoch }
+                    await deliver(.records(Array(sameEpoch)))
+                    cursor.sequence = sameEpoch.last!.sequence
+                }
+            } catch {
+                connection?.close()
+                guard !Task.isCancelled else { return }
+                let failure = error as? RedisError ?? RedisError(.connectionFailed, "\(error)")
+                if !isDown {
+                    isDown = true
+                    await deliver(.disconnected(failure))
+                }
+                let jittered = backoff * Double.random(in: 0.5...1)
+                try? await Task.sleep(for: jittered)
+                backoff = min(backoff * 2, maximumBackoff)
+            }
+            connection?.close()
+        }
+    }
+
+    /// The end of the log now (creating its epoch if it has none): where a node that starts
+    /// begins to tail.
+    func end() async throws -> Cursor {
+        let connection = try await connected()
+        do {
+            let reply = try await connection.send([stream.epochCommand(candidate: Self.newEpoch())], timeout: timeout)[0]
+            let state = try stream.epochResult(reply)
+            return Cursor(epoch: state.epoch, sequence: state.last)
+        } catch {
+            connection.close()
+            self.connection = nil
+            throw error
+        }
+    }
+
+    static func newEpoch() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
+    /// Compares `cursor` with the log's state and moves it (and says why) when the records it
+    /// points into are gone. A log without an epoch gets one here, so the change is known at
+    /// once, not at the next append.
+    private nonisolated func resynchronize(_ cursor: inout Cursor, on connection: RedisConnection, deliver: @Sendable (TailEvent) async -> Void) async throws {
+        let reply = try await connection.send([stream.epochCommand(candidate: Self.newEpoch())], timeout: timeout)[0]
+        let state = try stream.epochResult(reply)
+        if cursor.epoch == nil, cursor.sequence == 0 {
+            // A tail from the very start adopts the epoch it finds.
+            cursor.epoch = state.epoch
+            return
+        }
+        if state.epoch != cursor.epoch {
+            await deliver(.epochChanged(from: cursor.epoch, to: state.epoch))
+            cursor = Cursor(epoch: state.epoch, sequence: 0)
+            return
+        }
+        if state.last < cursor.sequence {
+            // Rolled back: records this node delivered are gone, and their numbers would be
+            // reused. Start a new epoch, unless another node already did.
+            let rotated = try await connection.send([stream.epochCommand(candidate: Self.newEpoch(), replacing: state.epoch)], timeout: timeout)[0]
+            let epoch = try stream.epochResult(rotated).epoch
+            await deliver(.epochChanged(from: cursor.epoch, to: epoch))
+            cursor = Cursor(epoch: epoch, sequence: 0)
+        }
+    }
+}
