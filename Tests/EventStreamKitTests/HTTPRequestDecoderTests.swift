@@ -96,7 +96,7 @@ struct HTTPRequestDecoderTests {
     }
 
     @Test func pipelinedRequestsAreTheSameForAnyChunking() {
-        let text = "\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbodyGET /c?x HTTP/1.0\n\n"
+        let text = "\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbodyGET /c?x HTTP/1.0\r\n\r\n"
         let whole = decode(text)
         #expect(whole == [.request(method: "GET", target: "/a", body: ""), .request(method: "POST", target: "/b", body: "body"), .request(method: "GET", target: "/c?x", body: "")])
         for sizes in [[1], [2], [3, 1], [7], [16, 1, 5], [64]] {

@@ -38,8 +38,21 @@ struct HTTPRequestHeadParserTests {
         #expect(try parse("GET / HT") == nil)
     }
 
-    @Test func bareLFIsToleratedAndLeadingEmptyLinesSkipped() throws {
-        let (head, _) = try #require(try parse("\r\n\nGET /a HTTP/1.0\nConnection: keep-alive\n\n"))
+    /// RFC 9112 §2.2 allows a server to take a bare LF as a line end; behind a proxy that
+    /// passes one on inside a field value, the two would read different requests (an outside
+    /// attack had `X: a\nContent-Length: 41` read as two fields), so the server refuses it.
+    @Test("a bare LF anywhere in a request head is refused (400)", arguments: [
+        "GET / HTTP/1.1\nHost: a\n\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nX: a\nContent-Length: 41\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n\n",
+        "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    ])
+    func bareLFIsRefused(text: String) {
+        #expect { _ = try parse(text) } throws: { ($0 as? HTTPParseError)?.status.code == 400 }
+    }
+
+    @Test func leadingEmptyLinesAreSkipped() throws {
+        let (head, _) = try #require(try parse("\r\n\r\nGET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
         #expect(head.path == "/a")
         #expect(head.minorVersion == 0)
         #expect(head.keepAlive)

@@ -54,7 +54,7 @@ enum HTTPResponseHeadParser {
     static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: HTTPRequestHeadParser.Limits) throws(EventSourceError) -> Outcome {
         let scanned: HTTPHeadScanner.Outcome
         do {
-            scanned = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "response", skipsLeadingEmptyLines: false)
+            scanned = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "response", skipsLeadingEmptyLines: false, requiresCRLF: false)
         } catch {
             throw .invalidResponse(error.message)
         }

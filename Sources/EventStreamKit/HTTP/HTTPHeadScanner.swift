@@ -18,6 +18,11 @@ struct HTTPHeadScanner {
     /// RFC 9112 §2.2: a server ignores empty lines before the request line (they still
     /// count against the size limit). A response head has none.
     let skipsLeadingEmptyLines: Bool
+    /// Whether a line must end in CRLF. RFC 9112 §2.2 lets a recipient take a bare LF as a
+    /// line end; a server refuses it instead (400), because a proxy in front that passes a
+    /// bare LF on inside a field value would read a different request than the server does.
+    /// A client (response heads) keeps accepting it, as browsers and libcurl do.
+    let requiresCRLF: Bool
 
     /// The lines found so far, without their line ends, as offsets into the scanned bytes.
     private(set) var lines: [Range<Int>] = []
@@ -25,10 +30,11 @@ struct HTTPHeadScanner {
     private var index = 0
     private var lineStart = 0
 
-    init(limits: HTTPRequestHeadParser.Limits, kind: String, skipsLeadingEmptyLines: Bool) {
+    init(limits: HTTPRequestHeadParser.Limits, kind: String, skipsLeadingEmptyLines: Bool, requiresCRLF: Bool) {
         self.limits = limits
         self.kind = kind
         self.skipsLeadingEmptyLines = skipsLeadingEmptyLines
+        self.requiresCRLF = requiresCRLF
     }
 
     /// Looks at the bytes not examined yet. `buffer` holds the head from its first byte on,
@@ -43,7 +49,9 @@ struct HTTPHeadScanner {
                 index = buffer.count
                 break
             }
-            let lineEnd = lineFeed > lineStart && buffer[lineFeed - 1] == 13 ? lineFeed - 1 : lineFeed
+            let hasCR = lineFeed > lineStart && buffer[lineFeed - 1] == 13
+            if requiresCRLF && !hasCR { throw .init(.badRequest, "a line of the \(kind) head ends in LF without CR") }
+            let lineEnd = hasCR ? lineFeed - 1 : lineFeed
             index = lineFeed + 1
             if index > limits.maxHeadSize { throw tooLarge }
             if lineEnd == lineStart {
@@ -81,8 +89,8 @@ struct HTTPHeadScanner {
     }
 
     /// Scans a whole buffer at once: for a caller that re-parses what it has each time.
-    static func scan(_ buffer: UnsafeBufferPointer<UInt8>, limits: HTTPRequestHeadParser.Limits, kind: String, skipsLeadingEmptyLines: Bool) throws(HTTPParseError) -> Outcome {
-        var scanner = HTTPHeadScanner(limits: limits, kind: kind, skipsLeadingEmptyLines: skipsLeadingEmptyLines)
+    static func scan(_ buffer: UnsafeBufferPointer<UInt8>, limits: HTTPRequestHeadParser.Limits, kind: String, skipsLeadingEmptyLines: Bool, requiresCRLF: Bool) throws(HTTPParseError) -> Outcome {
+        var scanner = HTTPHeadScanner(limits: limits, kind: kind, skipsLeadingEmptyLines: skipsLeadingEmptyLines, requiresCRLF: requiresCRLF)
         guard let consumed = try scanner.scan(buffer) else { return .incomplete }
         return .complete(lines: scanner.lines, consumed: consumed)
     }

@@ -35,7 +35,7 @@ struct HTTPRequestDecoder {
     }
 
     private static func makeScanner(_ limits: Limits) -> HTTPHeadScanner {
-        HTTPHeadScanner(limits: limits.head, kind: "request", skipsLeadingEmptyLines: true)
+        HTTPHeadScanner(limits: limits.head, kind: "request", skipsLeadingEmptyLines: true, requiresCRLF: true)
     }
 
     /// The most bytes one read adds (the server's read size).

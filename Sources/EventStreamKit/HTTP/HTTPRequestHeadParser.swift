@@ -1,8 +1,8 @@
 /// Parses an HTTP/1.x request head (request line and header fields) from the bytes read so
 /// far. Pure: no I/O, so it is tested and fuzzed on its own.
 ///
-/// Lines end in CRLF; a bare LF is tolerated (RFC 9112 §2.2). Empty lines before the request
-/// line are skipped, and count against the size limit. Folded header lines, bare CR, NUL, a
+/// Lines end in CRLF; a bare LF is refused (400: see ``HTTPHeadScanner/requiresCRLF``).
+/// Empty lines before the request line are skipped, and count against the size limit. Folded header lines, bare CR, NUL, a
 /// malformed request line or header name are errors (400); an HTTP version other than 1.0
 /// and 1.1 is 505; a head longer than the limit, or with too many fields, is 431, decided as
 /// soon as the bytes show it, so a client cannot make the server buffer more than the limit.
@@ -26,7 +26,7 @@ struct HTTPRequestHeadParser {
     }
 
     static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: Limits) throws(HTTPParseError) -> Outcome {
-        guard case .complete(let lines, let consumed) = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "request", skipsLeadingEmptyLines: true) else {
+        guard case .complete(let lines, let consumed) = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "request", skipsLeadingEmptyLines: true, requiresCRLF: true) else {
             return .incomplete
         }
         return .complete(try makeHead(buffer, lines: lines), consumed: consumed)
