@@ -380,4 +380,29 @@ struct EventServerBurstTests {
         #expect(try await reader.waitForEvents(3).map { $0.data.prefix(2) } == ["17", "18", "19"])
         await reader.cancel()
     }
+
+    /// Many stalled clients, each within its own limit, must not add up without bound: the
+    /// hub-wide limit keeps what all queues hold to the limit plus one frame per connection,
+    /// a client that keeps up still gets every event, and every byte is given back.
+    @Test func stalledClientsTogetherHoldNoMoreThanTheTotalLimit() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.queueByteLimit = 1 << 20
+        configuration.totalQueueByteLimit = 20_000
+        let server = EventServer<String>(configuration: configuration)
+        var stalled: [EventConnection<String>] = []
+        for index in 0..<10 { stalled.append(try await server.connect(source: "stalled \(index)")) }
+        let reader = StreamRecorder(try await server.connect(source: "reader"))
+        for index in 0..<40 {
+            try await server.send("\(index)" + String(repeating: "x", count: 2_000), as: note)
+            _ = try await reader.waitForEvents(index + 1)
+            #expect(server.queuedBytes <= 20_000 + 11 * 2_100, "after event \(index): \(server.queuedBytes) bytes held")
+        }
+        #expect(try await reader.waitForEvents(40).count == 40, "a client that keeps up loses nothing")
+        #expect(stalled.allSatisfy { $0.mailbox.queuedCount >= 1 }, "each stalled client keeps at least the newest")
+        #expect(stalled.reduce(0) { $0 + $1.droppedCount } > 0)
+        await reader.cancel()
+        for connection in stalled { await server.close(source: connection.source) }
+        stalled.removeAll()
+        try await waitUntil("every byte given back") { server.queuedBytes == 0 }
+    }
 }

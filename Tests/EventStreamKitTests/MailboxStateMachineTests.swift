@@ -396,3 +396,72 @@ struct MailboxStateMachineByteTests {
         #expect(undrained.queuedBytes == 0)
     }
 }
+
+/// The byte limit shared by every connection of a hub (`totalQueueByteLimit`).
+@Suite("MailboxStateMachine: the shared byte limit")
+struct MailboxStateMachineSharedLimitTests {
+    @Test("an empty queue takes a frame whatever is left of the shared limit; a waiting one overflows past it")
+    func emptyQueuesAlwaysTakeOneFrame() {
+        for policy in [OverflowPolicy.dropOldest, .disconnect] {
+            var machine = Machine(capacity: 100, byteLimit: 10_000, policy: policy, clientLastEventID: nil)
+            guard case .queued = machine.enqueue(sized(300), sharedRoom: -5_000) else { Issue.record("\(policy): refused into an empty queue"); continue }
+            switch (policy.kind, machine.enqueue(sized(300), sharedRoom: 299)) {
+            case (.dropOldest, .queuedDropping(1)):
+                #expect(machine.queuedBytes == 300, "the oldest frame made room for the new one")
+            case (.disconnect, .disconnected(let dropped, _)):
+                #expect(dropped == 2)
+            case (_, let action):
+                Issue.record("\(policy): unexpected \(action)")
+            }
+        }
+    }
+
+    @Test("dropOldest gives the bytes it drops back to the room: it drops only what the new frame needs")
+    func droppedBytesCountAsRoom() {
+        var machine = Machine(capacity: 100, byteLimit: 10_000, policy: .dropOldest, clientLastEventID: nil)
+        for _ in 0..<4 { _ = machine.enqueue(sized(100)) }
+        guard case .queuedDropping(let dropped) = machine.enqueue(sized(250), sharedRoom: 50) else { Issue.record("not dropped"); return }
+        #expect(dropped == 2, "50 + 2 x 100 >= 250")
+        #expect(machine.queuedBytes == 450)
+        guard case .queued = machine.enqueue(sized(100), sharedRoom: 100) else { Issue.record("a frame within the room overflowed"); return }
+    }
+
+    @Test("what the reader took counts until it comes back for more: held bytes are queue plus batch in flight")
+    func heldBytesIncludeTheBatchBeingWritten() {
+        var machine = Machine(capacity: 100, byteLimit: 10_000, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(sized(100))
+        _ = machine.enqueue(sized(200))
+        #expect(machine.heldBytes == 300)
+        guard case .batch = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(machine.queuedBytes == 0 && machine.heldBytes == 300, "the batch is being written")
+        _ = machine.enqueue(sized(50))
+        #expect(machine.heldBytes == 350)
+        guard case .batch = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(machine.heldBytes == 50, "the first batch is written: only the second is held")
+        guard case .wait = machine.next(consumer: "r") else { Issue.record("not waiting"); return }
+        #expect(machine.heldBytes == 0)
+    }
+}
+
+@Suite("Mailbox: the shared byte limit across mailboxes")
+struct MailboxSharedLimitTests {
+    @Test("stalled mailboxes sharing a limit hold at most the limit plus one frame each, and give every byte back")
+    func stalledMailboxesStayWithinTheLimit() async {
+        let budget = QueueBudget(limit: 1_000)
+        var mailboxes: [Mailbox] = (0..<5).map { _ in Mailbox(capacity: 100, byteLimit: 100_000, policy: .dropOldest, clientLastEventID: nil, budget: budget) }
+        for _ in 0..<20 {
+            for mailbox in mailboxes { _ = mailbox.enqueue(sized(300)) }
+            #expect(budget.usedBytes <= 1_000 + 5 * 300)
+        }
+        #expect(mailboxes.allSatisfy { $0.queuedCount >= 1 }, "every connection still gets the newest frame")
+        var batch: [Delivery] = []
+        _ = await mailboxes[0].next(into: &batch)
+        let held = budget.usedBytes
+        #expect(held > 0, "the batch being written still counts")
+        mailboxes[0].finish(.clientGone, drain: false)
+        #expect(await mailboxes[0].next(into: &batch) == false)
+        #expect(budget.usedBytes < held, "the reader came back: its batch is written")
+        mailboxes.removeAll()
+        #expect(budget.usedBytes == 0, "every byte given back when the mailboxes are gone")
+    }
+}

@@ -34,6 +34,19 @@ extension EventServer {
         /// keep alive, not a copy per client.
         public var queueByteLimit = 1 << 20
 
+        /// The most bytes all connections' queues may hold together, counting each
+        /// connection's frames until its client has them (queued, or taken and being
+        /// written). Past it, a frame for a connection that has frames waiting overflows its
+        /// queue (``overflowPolicy`` applies, as if the queue were full); a connection whose
+        /// queue is empty always takes one frame. Default: 256 MiB. Must be at least 1.
+        ///
+        /// Without it, each connection is bounded but the process is not: clients that read
+        /// just often enough to beat ``HTTPServer``'s write timeout each keep two full
+        /// queues alive (an outside attack held 1.3 GiB with 1,100 such streams). With it,
+        /// what the queues hold is at most this plus one frame per connection. Shared frames
+        /// count once per connection that holds them, so the bound is conservative.
+        public var totalQueueByteLimit = 256 << 20
+
         /// What happens to a client whose queue is full, in frames or in bytes.
         /// Default: ``OverflowPolicy/dropOldest``.
         public var overflowPolicy = OverflowPolicy.dropOldest

@@ -47,6 +47,8 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     /// Every open connection, by ID, source and channel.
     var registry = Registry<SourceID, Entry>()
+    /// ``Configuration/totalQueueByteLimit``, shared by every connection's mailbox.
+    nonisolated let queueBudget: QueueBudget
     var backlog: Backlog<SourceID>
     var sequence: UInt64 = 0
     var nextConnectionID: UInt64 = 0
@@ -72,6 +74,10 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// Bytes written by connections that have ended.
     var endedConnectionBytes = 0
 
+    /// Bytes every connection's queue holds now, frames being written included: what
+    /// ``Configuration/totalQueueByteLimit`` bounds.
+    public nonisolated var queuedBytes: Int { queueBudget.usedBytes }
+
     /// Bytes written to clients since the hub was created: by open connections so far, and
     /// by those that ended (up to the moment the hub forgot them).
     public var bytesWritten: Int {
@@ -84,7 +90,9 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     public init(configuration: Configuration = Configuration()) {
         precondition(configuration.queueCapacity > 0, "queueCapacity must be at least 1")
         precondition(configuration.queueByteLimit > 0, "queueByteLimit must be at least 1")
+        precondition(configuration.totalQueueByteLimit > 0, "totalQueueByteLimit must be at least 1")
         self.configuration = configuration
+        queueBudget = QueueBudget(limit: configuration.totalQueueByteLimit)
         self.retry = configuration.retry
         self.backlog = Backlog(capacity: configuration.backlogCapacity, byteLimit: configuration.backlogByteLimit)
         (stopSignal, stopContinuation) = AsyncStream.makeStream()
@@ -129,7 +137,8 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             capacity: configuration.queueCapacity,
             byteLimit: configuration.queueByteLimit,
             policy: configuration.overflowPolicy,
-            clientLastEventID: lastEventID
+            clientLastEventID: lastEventID,
+            budget: queueBudget
         )
         let connection = EventConnection(id: id, source: source, channels: channels, lastEventID: lastEventID, mailbox: mailbox, server: self)
 

@@ -23,13 +23,39 @@ final class Mailbox: Sendable {
 
     private let state: Mutex<Machine>
     private let finishActions = Mutex<(isFinished: Bool, actions: [@Sendable () -> Void])>((false, []))
+    /// The limit shared with the hub's other connections, if any.
+    private let budget: QueueBudget?
 
     /// - Parameters:
     ///   - capacity: The most frames queued before `policy` applies.
     ///   - byteLimit: The most bytes queued before `policy` applies; see ``MailboxStateMachine``.
-    init(capacity: Int, byteLimit: Int, policy: OverflowPolicy, clientLastEventID: String?) {
+    ///   - budget: A byte limit shared with other mailboxes: what this one holds (queued, or
+    ///     taken and not yet written) counts against it, and past it a frame into a non-empty
+    ///     queue overflows.
+    init(capacity: Int, byteLimit: Int, policy: OverflowPolicy, clientLastEventID: String?, budget: QueueBudget? = nil) {
         state = Mutex(Machine(capacity: capacity, byteLimit: byteLimit, policy: policy, clientLastEventID: clientLastEventID))
+        self.budget = budget
     }
+
+    deinit {
+        // Whatever it still held (a reader that stopped without coming back) is given back.
+        if let budget { budget.add(-state.withLock { $0.heldBytes }) }
+    }
+
+    /// Runs `body` on the state under the lock, and tells the shared budget what it changed.
+    private func withMachine<Result>(_ body: (inout sending Machine) -> sending Result) -> sending Result {
+        state.withLock { machine in
+            guard let budget else { return body(&machine) }
+            let before = machine.heldBytes
+            let result = body(&machine)
+            let change = machine.heldBytes - before
+            if change != 0 { budget.add(change) }
+            return result
+        }
+    }
+
+    /// Room left of the shared budget (`.max` without one).
+    private var sharedRoom: Int { budget?.room ?? .max }
 
     var clientLastEventID: String? { state.withLock { $0.clientLastEventID } }
     var droppedCount: Int { state.withLock { $0.droppedCount } }
@@ -38,22 +64,26 @@ final class Mailbox: Sendable {
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
 
     func prepend(_ deliveries: [Delivery]) {
-        state.withLock { $0.prepend(deliveries) }
+        withMachine { $0.prepend(deliveries) }
     }
 
     func enqueue(_ delivery: Delivery) -> EnqueueOutcome {
-        perform(state.withLock { $0.enqueue(delivery) })
+        perform(withMachine { $0.enqueue(delivery, sharedRoom: sharedRoom) })
     }
 
     /// Queues several frames in order under one lock, waking the reader at most once: a
     /// burst costs the reader one wake-up and the sink one write.
     func enqueue(contentsOf deliveries: [Delivery]) -> EnqueueOutcome {
         var wake: UnsafeContinuation<Void, Never>?
-        let outcome = state.withLock { machine -> EnqueueOutcome in
+        let outcome = withMachine { machine -> EnqueueOutcome in
             var result = EnqueueOutcome.rejected
             var dropped = 0
+            let startBytes = machine.heldBytes
+            let room = sharedRoom
             for delivery in deliveries {
-                switch machine.enqueue(delivery) {
+                // The burst's own frames use up the room as they go.
+                let left = room == .max ? .max : room - (machine.heldBytes - startBytes)
+                switch machine.enqueue(delivery, sharedRoom: left) {
                 case .queued:
                     result = .queued
                 case .queuedDropping(let count):
@@ -82,7 +112,7 @@ final class Mailbox: Sendable {
 
     /// Queues `delivery` only if the queue is empty; see ``MailboxStateMachine/enqueueIfIdle(_:)``.
     func enqueueIfIdle(_ delivery: Delivery) -> EnqueueOutcome {
-        perform(state.withLock { $0.enqueueIfIdle(delivery) })
+        perform(withMachine { $0.enqueueIfIdle(delivery) })
     }
 
     private func perform(_ action: Machine.EnqueueAction) -> EnqueueOutcome {
@@ -126,7 +156,7 @@ final class Mailbox: Sendable {
                 return true
             }
             // Timed out (or the waiter was told no): disconnecting wakes the waiter with false.
-            perform(state.withLock { $0.senderTimedOut(ticket: ticket) })
+            perform(withMachine { $0.senderTimedOut(ticket: ticket) })
             group.cancelAll()
             while await group.next() != nil {}
             return false
@@ -154,7 +184,7 @@ final class Mailbox: Sendable {
     /// `nonisolated(nonsending)`: a reader on an actor does not hop off and back per wake-up.
     nonisolated(nonsending) func next(into batch: inout [Delivery]) async -> Bool {
         while true {
-            let action = state.withLock { $0.take(into: &batch) }
+            let action = withMachine { $0.take(into: &batch) }
             switch action {
             case .batch(let senders):
                 for sender in senders { sender.resume(returning: true) }
@@ -179,7 +209,7 @@ final class Mailbox: Sendable {
     /// - Returns: How many queued frames were dropped.
     @discardableResult
     func finish(_ reason: DisconnectReason, drain: Bool, last: Delivery? = nil) -> Int {
-        let action = state.withLock { $0.finish(reason, drain: drain, last: last) }
+        let action = withMachine { $0.finish(reason, drain: drain, last: last) }
         perform(action)
         return action.dropped
     }
@@ -221,5 +251,26 @@ final class Mailbox: Sendable {
         notifyIfFinished()
         action.consumer?.resume()
         for sender in action.senders { sender.resume(returning: false) }
+    }
+}
+
+/// A byte limit shared by every mailbox of a hub (``EventServer/Configuration/totalQueueByteLimit``):
+/// each adds what it holds and takes it back when it is written or dropped.
+final class QueueBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Bytes held now by every mailbox together.
+    var usedBytes: Int { used.load(ordering: .relaxed) }
+
+    /// Bytes left before the limit (negative when a frame into an empty queue went over it).
+    var room: Int { limit == .max ? .max : limit - used.load(ordering: .relaxed) }
+
+    func add(_ bytes: Int) {
+        used.add(bytes, ordering: .relaxed)
     }
 }

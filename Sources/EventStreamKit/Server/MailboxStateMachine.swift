@@ -11,6 +11,11 @@
 /// `byteLimit` plus one frame), plus blocked senders' frames. Frames from ``prepend(_:)``
 /// and the last frame of a draining ``finish(_:drain:last:)`` go beyond both limits.
 ///
+/// A third limit is shared by every connection of a hub (``EventServer/Configuration/totalQueueByteLimit``):
+/// ``enqueue(_:sharedRoom:)`` is told how many bytes are left of it, and a frame that would
+/// go over it into a non-empty queue overflows too. What the queue holds counts against it
+/// until the reader has written it: ``heldBytes`` is the queue plus the batch last taken.
+///
 /// `Consumer` and `Sender` are whatever the storage uses to wake the reader and a
 /// suspended sender (continuations there, plain tokens in tests).
 struct MailboxStateMachine<Consumer, Sender> {
@@ -96,6 +101,13 @@ struct MailboxStateMachine<Consumer, Sender> {
     private(set) var clientLastEventID: String?
     /// The bytes of every frame queued, blocked senders' included.
     private(set) var queuedBytes = 0
+    /// The bytes of the batch the reader took last: it is being written until the reader
+    /// comes back for the next one (or the stream ends).
+    private(set) var inFlightBytes = 0
+    /// What this queue holds against the shared limit: queued and being written.
+    var heldBytes: Int { queuedBytes + inFlightBytes }
+    /// Room left of the shared limit for the enqueue in progress (`.max`: no shared limit).
+    private var sharedRoom = Int.max
 
     init(capacity: Int, byteLimit: Int = .max, policy: OverflowPolicy, clientLastEventID: String?) {
         precondition(capacity > 0, "a connection's queue capacity must be at least 1")
@@ -118,12 +130,14 @@ struct MailboxStateMachine<Consumer, Sender> {
     private func admits(_ delivery: Delivery) -> Bool {
         guard blocked.isEmpty else { return false }
         // Written as a subtraction: `queuedBytes + count` could overflow with `byteLimit == .max`.
-        return liveCount == 0 || (liveCount < capacity && delivery.frame.count <= byteLimit - queuedBytes)
+        return liveCount == 0 || (liveCount < capacity && delivery.frame.count <= byteLimit - queuedBytes && delivery.frame.count <= sharedRoom)
     }
 
     /// Drops the oldest live frame in O(1): its slot is vacated, `head` moves past it.
     private mutating func dropHead() {
-        queuedBytes -= queue[head].frame.count
+        let freed = queue[head].frame.count
+        if sharedRoom != .max { sharedRoom += freed }
+        queuedBytes -= freed
         queue[head] = .vacated
         head += 1
         droppedCount += 1
@@ -155,7 +169,17 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
     }
 
-    mutating func enqueue(_ delivery: Delivery) -> EnqueueAction {
+    /// Queues `delivery`, or applies the overflow policy.
+    ///
+    /// - Parameter sharedRoom: Bytes left of the limit shared by every connection; a frame
+    ///   over it overflows a non-empty queue. Frames this call drops give their bytes back.
+    mutating func enqueue(_ delivery: Delivery, sharedRoom: Int = .max) -> EnqueueAction {
+        self.sharedRoom = sharedRoom
+        defer { self.sharedRoom = .max }
+        return enqueueWithinRoom(delivery)
+    }
+
+    private mutating func enqueueWithinRoom(_ delivery: Delivery) -> EnqueueAction {
         guard case .open = phase else { return .rejected }
         if admits(delivery) {
             queue.append(delivery)
@@ -202,7 +226,7 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// idle, and a full queue must not make a heartbeat wait or drop an event.
     mutating func enqueueIfIdle(_ delivery: Delivery) -> EnqueueAction {
         guard case .open = phase, liveCount == 0, blocked.isEmpty else { return .rejected }
-        return enqueue(delivery)
+        return enqueueWithinRoom(delivery)
     }
 
     /// Registers the sender for a ticket that ``enqueue(_:)`` answered with `.suspend`.
@@ -236,9 +260,12 @@ struct MailboxStateMachine<Consumer, Sender> {
                 if let sender = send.sender { senders.append(sender) }
             }
             blocked.removeAll()
+            inFlightBytes = queuedBytes
             queuedBytes = 0
             return .batch(senders: senders)
         }
+        // The reader came back: what it took before is written.
+        inFlightBytes = 0
         switch phase {
         case .open:
             return .empty
