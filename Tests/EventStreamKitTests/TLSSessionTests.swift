@@ -39,6 +39,39 @@ struct TLSSessionTests {
         #expect(hello.contains(subsequence: Array("http/1.1".utf8)))
     }
 
+    @Test("the ClientHello offers ECDHE with AEAD and elliptic-curve groups only: no finite-field DHE, static RSA or CBC")
+    func offeredSuitesAndGroups() throws {
+        let (client, peer) = try pair()
+        defer { client.close(); peer.close() }
+        let session = try TLSSession(socket: client, host: "localhost")
+        #expect(try session.handshake() == .readable)
+        let hello = received(peer)
+        // record (5) + handshake header (4) + version (2) + random (32), then the session ID.
+        var index = 5 + 4 + 2 + 32
+        index += 1 + Int(hello[index])
+        let suitesLength = Int(hello[index]) << 8 | Int(hello[index + 1])
+        let suites = stride(from: index + 2, to: index + 2 + suitesLength, by: 2).map { UInt16(hello[$0]) << 8 | UInt16(hello[$0 + 1]) }
+        let tls13: Set<UInt16> = [0x1301, 0x1302, 0x1303]
+        let ecdheAEAD: Set<UInt16> = [0xC02B, 0xC02C, 0xC02F, 0xC030, 0xCCA8, 0xCCA9]
+        let offered = suites.filter { $0 != 0x00FF }  // the renegotiation-info signal is not a suite
+        #expect(!offered.isEmpty && offered.allSatisfy { tls13.contains($0) || ecdheAEAD.contains($0) }, "suites \(offered.map { String($0, radix: 16) })")
+        // The supported_groups extension (10): no ffdhe groups (0x0100...0x01FF).
+        index += 2 + suitesLength
+        index += 1 + Int(hello[index])  // compression methods
+        let extensionsEnd = index + 2 + (Int(hello[index]) << 8 | Int(hello[index + 1]))
+        index += 2
+        var groups: [UInt16] = []
+        while index + 4 <= extensionsEnd {
+            let type = Int(hello[index]) << 8 | Int(hello[index + 1])
+            let length = Int(hello[index + 2]) << 8 | Int(hello[index + 3])
+            if type == 10 {
+                groups = stride(from: index + 6, to: index + 4 + length, by: 2).map { UInt16(hello[$0]) << 8 | UInt16(hello[$0 + 1]) }
+            }
+            index += 4 + length
+        }
+        #expect(!groups.isEmpty && groups.allSatisfy { $0 < 0x0100 || $0 > 0x01FF }, "groups \(groups.map { String($0, radix: 16) })")
+    }
+
     @Test("an IP address is checked against the certificate but never sent as SNI (RFC 6066 §3)")
     func noServerNameForAnAddress() throws {
         let (client, peer) = try pair()

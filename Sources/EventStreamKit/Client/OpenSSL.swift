@@ -24,6 +24,7 @@ struct OpenSSL: Sendable {
     let contextSetOptions: (@convention(c) (OpaquePointer?, UInt64) -> UInt64)?
     let contextSetVerify: @convention(c) (OpaquePointer?, Int32, OpaquePointer?) -> Void
     let contextSetDefaultVerifyPaths: @convention(c) (OpaquePointer?) -> Int32
+    let contextSetCipherList: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32
     let new: @convention(c) (OpaquePointer?) -> SSLPointer?
     let free: @convention(c) (SSLPointer?) -> Void
     let control: @convention(c) (SSLPointer?, Int32, Int, UnsafeMutableRawPointer?) -> Int
@@ -72,6 +73,7 @@ struct OpenSSL: Sendable {
         contextSetOptions = optionalSymbol("SSL_CTX_set_options", as: (@convention(c) (OpaquePointer?, UInt64) -> UInt64).self)
         contextSetVerify = try symbol("SSL_CTX_set_verify", as: (@convention(c) (OpaquePointer?, Int32, OpaquePointer?) -> Void).self)
         contextSetDefaultVerifyPaths = try symbol("SSL_CTX_set_default_verify_paths", as: (@convention(c) (OpaquePointer?) -> Int32).self)
+        contextSetCipherList = try symbol("SSL_CTX_set_cipher_list", as: (@convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Int32).self)
         new = try symbol("SSL_new", as: (@convention(c) (OpaquePointer?) -> SSLPointer?).self)
         free = try symbol("SSL_free", as: (@convention(c) (SSLPointer?) -> Void).self)
         control = try symbol("SSL_ctrl", as: (@convention(c) (SSLPointer?, Int32, Int, UnsafeMutableRawPointer?) -> Int).self)
@@ -114,7 +116,8 @@ struct OpenSSL: Sendable {
 extension OpenSSL {
     /// One client context for the process: peer verification against the system's trust
     /// store (OpenSSL's default paths, which honour `SSL_CERT_FILE` and `SSL_CERT_DIR`),
-    /// TLS 1.2 or later, no renegotiation, no compression, and a close without
+    /// TLS 1.2 or later with ECDHE and AEAD suites and elliptic-curve groups only, no
+    /// renegotiation, no compression, and a close without
     /// `close_notify` read as the end of the stream (an event stream's framing, and the
     /// parser's rule that an unfinished event is dropped, make truncation harmless).
     static let clientContext: Result<Context, TLSError> = Result { () throws(TLSError) in
@@ -133,6 +136,17 @@ extension OpenSSL {
             _ = setOptions(context, options)
         } else {
             _ = library.contextControl(context, 32, Int(options & 0x7FFF_FFFF), nil)  // SSL_CTRL_OPTIONS
+        }
+        // TLS 1.2 suites: ECDHE key exchange with AEAD only. Without this a server could pick
+        // finite-field DHE with a huge group (an 8192-bit one cost the client 0.45 s of CPU per
+        // handshake, on every reconnection), static RSA (no forward secrecy) or CBC with SHA-1.
+        // TLS 1.3's suites are all AEAD and stay as they are.
+        guard library.contextSetCipherList(context, "ECDHE+AESGCM:ECDHE+CHACHA20") == 1 else {
+            throw TLSError(.libraryUnavailable, "the TLS 1.2 cipher list was refused: \(library.takeErrors() ?? "no reason given")")
+        }
+        // Key exchange groups (TLS 1.3 too): elliptic curves only, no finite-field groups.
+        guard "X25519:P-256:P-384".withCString({ library.contextControl(context, 92, 0, UnsafeMutableRawPointer(mutating: $0)) }) == 1 else {  // SSL_CTX_set1_groups_list
+            throw TLSError(.libraryUnavailable, "the key exchange groups were refused: \(library.takeErrors() ?? "no reason given")")
         }
         library.contextSetVerify(context, 0x01, nil)  // SSL_VERIFY_PEER
         guard library.contextSetDefaultVerifyPaths(context) == 1 else {
