@@ -81,6 +81,27 @@ struct EventSourceNetworkTests {
         }
     }
 
+    @Test("the connect timeout bounds the whole attempt, redirects included, not each hop", arguments: transports)
+    func connectTimeoutCoversRedirects(transport: EventSource.Transport) async throws {
+        let redirect = "HTTP/1.1 307 Temporary Redirect\r\nLocation: /events\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        try await withScriptedServer({ _ in [.pause(.milliseconds(150)), .send(redirect), .close] }) { server in
+            let source = try EventSource(url: server.url, configuration: Self.configuration(transport) {
+                $0.connectTimeout = .milliseconds(500)
+                $0.retry = .seconds(30)  // one attempt is all this test looks at
+                $0.minimumRetry = .seconds(30)
+            })
+            let log = StateLog(source)
+            let started = ContinuousClock.now
+            let reader = Task { for try await _ in source {} }
+            try await waitUntil("the attempt timed out", timeout: .seconds(10)) { log.all.contains("retrying after connect timeout") }
+            let elapsed = started.duration(to: .now)
+            source.close()
+            _ = try await reader.value
+            #expect(elapsed < .milliseconds(1_200), "one 500 ms deadline for the attempt, not 500 ms per hop: \(elapsed)")
+            #expect(server.requests.count <= 5, "\(server.requests.count) hops in 500 ms of 150 ms each")
+        }
+    }
+
     @Test("a stream that goes silent: the read timeout drops it and the source reconnects with Last-Event-ID", arguments: transports)
     func readTimeout(transport: EventSource.Transport) async throws {
         try await withScriptedServer({ request in

@@ -107,9 +107,9 @@ extension EventSource {
         /// backoff's (see ``backoffResetThreshold``). `nil` (the default) retries forever, as
         /// a browser does.
         public var maxReconnectAttempts: Int?
-        /// The longest wait from starting an attempt (DNS, TCP, TLS, the request) to the
-        /// final response head; then the attempt fails with a timeout and the source
-        /// reconnects. `nil`: no limit. Default: 30 s.
+        /// The longest wait from starting an attempt (the header provider, DNS, TCP, TLS, the
+        /// request, and every redirect it follows) to the final response head; then the
+        /// attempt fails with a timeout and the source reconnects. `nil`: no limit. Default: 30 s.
         public var connectTimeout: Duration? = .seconds(30)
         /// The longest an open stream may go without a single byte (an event, a comment, a
         /// heartbeat) before the source drops it and reconnects, as after a network error: a

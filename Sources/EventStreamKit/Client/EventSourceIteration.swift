@@ -97,11 +97,16 @@ final class EventSourceIteration {
     private nonisolated(nonsending) func connect() async throws {
         machine.attemptStarted()
         storage.report(.connecting(attempt: machine.attempts))
+        // One deadline for the whole attempt: the header provider, every redirect hop, the
+        // final head. Per hop, a server answering each 307 just under the timeout would keep
+        // one attempt going for maxRedirects times the timeout.
+        let deadline = configuration.connectTimeout.map { ContinuousClock.now + $0 }
+        func remaining() -> Duration? { deadline.map { max(.zero, ContinuousClock.now.duration(to: $0)) } }
         var extra = HTTPHeaders()
         if let provider = configuration.headerProvider {
             // Part of the attempt: the connect timeout, close() and reconnectNow() end it too.
             do {
-                extra = try await storage.connect(timeout: configuration.connectTimeout) { try await provider() }
+                extra = try await storage.connect(timeout: remaining()) { try await provider() }
             } catch {
                 if try interrupted() { return }
                 throw error
@@ -122,7 +127,7 @@ final class EventSourceIteration {
             #endif
             let opened: OpenedResponse
             do {
-                opened = try await storage.connect(timeout: configuration.connectTimeout) { () async throws -> OpenedResponse in
+                opened = try await storage.connect(timeout: remaining()) { () async throws -> OpenedResponse in
                     #if canImport(Darwin)
                     if useFoundation { return .foundation(try await URLSessionResponse.open(request)) }
                     #endif
