@@ -161,6 +161,15 @@ struct EventStreamParserTests {
         #expect(all == [.event(.init(data: "a"))])
     }
 
+    @Test("an id over the length limit is ignored, as one with NUL: the last event ID stays what it was")
+    func anOverlongIDIsIgnored() throws {
+        let limits = EventStreamParser.Limits(maxEventIDLength: 8)
+        var parser = EventStreamParser(limits: limits)
+        let elements = try parser.parse("id: 12345678\ndata: a\n\nid: 123456789\ndata: b\n\n".bytes)
+        #expect(elements.compactMap { if case .event(let event) = $0 { event.lastEventID } else { nil } } == ["12345678", "12345678"])
+        #expect(EventStreamParser.Limits().maxEventIDLength == 4096)
+    }
+
     @Test func aLineLongerThanTheLimitThrowsWhicheverWayItIsChunked() throws {
         let limits = EventStreamParser.Limits(maxLineLength: 16, maxEventSize: 1 << 20)
         let input = "data: 0123456789\n\ndata: 0123456789ABC\n\n".bytes  // 16, then 19 bytes

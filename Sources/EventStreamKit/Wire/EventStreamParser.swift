@@ -9,7 +9,7 @@
 ///   `data` field was seen; the type defaults to `message`;
 /// - `id` sets the last event ID, which persists across events and is updated at the
 ///   next blank line even if no event is dispatched there; an `id` containing NUL is
-///   ignored;
+///   ignored (and so is one longer than ``Limits/maxEventIDLength``, a bound of ours);
 /// - `retry` counts only if its value is all ASCII digits;
 /// - invalid UTF-8 decodes as U+FFFD.
 ///
@@ -40,11 +40,18 @@ public struct EventStreamParser: Sendable {
         /// The most data one event may carry, in bytes (its `data` values joined with
         /// LF). Default: 8 MiB.
         public var maxEventSize: Int
+        /// The longest `id` value kept, in bytes; a longer one is ignored, as one with NUL
+        /// is. Default: 4 KiB. The last event ID goes out with every later event and in the
+        /// `Last-Event-ID` header of every reconnection: a 1 MiB ID sent once made each
+        /// 6-byte event cost the client a megabyte (an outside attack), and a header that
+        /// large is refused by most servers (8 to 16 KiB heads) anyway.
+        public var maxEventIDLength: Int
 
-        /// Creates limits; the defaults are 1 MiB per line and 8 MiB per event.
-        public init(maxLineLength: Int = 1 << 20, maxEventSize: Int = 8 << 20) {
+        /// Creates limits; the defaults are 1 MiB per line, 8 MiB per event and 4 KiB per ID.
+        public init(maxLineLength: Int = 1 << 20, maxEventSize: Int = 8 << 20, maxEventIDLength: Int = 4096) {
             self.maxLineLength = maxLineLength
             self.maxEventSize = maxEventSize
+            self.maxEventIDLength = maxEventIDLength
         }
     }
 
@@ -231,6 +238,7 @@ public struct EventStreamParser: Sendable {
             if let valueBase = value.baseAddress, LineBreakFinder.find(0, in: valueBase, from: 0, count: value.count) < value.count {
                 return  // an id with NUL is ignored
             }
+            guard value.count <= limits.maxEventIDLength else { return }  // so is one over the limit
             lastEventIDBuffer = String(decoding: value, as: UTF8.self)
         case 5 where base[0] == 114 && base[1] == 101 && base[2] == 116 && base[3] == 114 && base[4] == 121:  // retry
             if let milliseconds = Self.parseDigits(value) {
