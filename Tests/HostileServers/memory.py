@@ -74,6 +74,22 @@ def comment_flood(ctx, tls=False):
     return f"events {c.data()[:2]}, peak RSS {rss} MiB"
 
 
+@suite.scenario("id-huge", cap=20)
+def id_huge(ctx):
+    """`id:` with just under 1 MiB of bytes once (within the line limit), then 300 six-byte events: the client ignores the ID (it
+    is over the 4 KiB limit), so each event costs what it is, not a megabyte of output each."""
+    events = b"".join(b"data: %d\n\n" % i for i in range(300))
+    s = ctx.server(serve_sequence(answer([SSE_HEAD + b"retry: 500\nid: e0\n\nid: " + b"a" * ((1 << 20) - 16) + b"\n" + events]), answer_204))
+    c = ctx.listen(s.url(), "--max-attempts", "2")
+    rc = c.wait_exit(15)
+    out = c.stdout_bytes
+    ctx.expect(len(c.data()) == 300, f"{len(c.data())} events")
+    ctx.expect(out < 100_000, f"{out} bytes printed for 300 events")
+    leid = s.requests[1].header("Last-Event-ID") if len(s.requests) > 1 else None
+    ctx.expect(leid == "e0", f"Last-Event-ID on the reconnection {leid and leid[:20]!r}")
+    return f"{len(c.data())} events, {out} bytes printed, Last-Event-ID {leid!r}, exit {rc}"
+
+
 @suite.scenario("https-comment-flood", transports=None, cap=25)
 def https_comment_flood(ctx):
     """comment-flood over TLS: OpenSSL's buffers stay bounded too."""
