@@ -105,6 +105,9 @@ extension EventServer {
         isRunning = true
         let interval = configuration.heartbeatInterval
         await withDiscardingTaskGroup { group in
+            if let cluster {
+                group.addTask { await self.tailCluster(cluster) }
+            }
             if let interval {
                 group.addTask {
                     while (try? await Task.sleep(for: interval)) != nil {

@@ -12,7 +12,7 @@ extension EventServer {
     /// - Throws: ``WireError`` if the marshal closure fails (nothing is sent) or a custom
     ///   ID generator makes an invalid ID.
     @discardableResult
-    public nonisolated func send<Value>(_ value: Value, as type: EventType<Value>, to recipients: Recipients<SourceID> = .everyone) async throws(WireError) -> String {
+    public nonisolated func send<Value>(_ value: Value, as type: EventType<Value>, to recipients: Recipients<SourceID> = .everyone) async throws -> String {
         let payload = try type.marshal.encode(value)
         return try await publish(name: type.name, payload: payload, comments: [], to: recipients)
     }
@@ -36,7 +36,7 @@ extension EventServer {
         contentsOf values: some Sequence<Value>,
         as type: EventType<Value>,
         to recipients: Recipients<SourceID> = .everyone
-    ) async throws(WireError) -> [String] {
+    ) async throws -> [String] {
         var payloads: [[UInt8]] = []
         for value in values { payloads.append(try type.marshal.encode(value)) }
         return try await publish(name: type.name, payloads: payloads, to: recipients)
@@ -51,7 +51,11 @@ extension EventServer {
     /// - Returns: The event's ID.
     /// - Throws: ``WireError`` if a custom ID generator makes an invalid ID.
     @discardableResult
-    public func send(_ event: ServerSentEvent, to recipients: Recipients<SourceID> = .everyone) async throws(WireError) -> String {
+    public func send(_ event: ServerSentEvent, to recipients: Recipients<SourceID> = .everyone) async throws -> String {
+        if let cluster {
+            guard event.id == nil else { throw EventServerError.unsupportedInCluster("an event with its own ID (the cluster's log numbers every event)") }
+            return try await appendToCluster(cluster, [ClusterRecord(recipients: recipients, name: event.event, data: event.data, retry: event.retry, comments: event.comments, encode: cluster.encodeSource)])[0]
+        }
         let id = try stamp(event.id)
         let stamped = try ServerSentEvent(id: id, event: event.event, bytes: event.data, retry: event.retry, comments: event.comments)
         return await publish(stamped, id: id, to: recipients)
@@ -76,6 +80,7 @@ extension EventServer {
         to recipients: Recipients<SourceID> = .everyone,
         payload: (SourceID, String?) throws -> Value
     ) async throws -> String {
+        guard cluster == nil else { throw EventServerError.unsupportedInCluster("per-recipient payloads (they are computed from each node's own connections)") }
         let id = try stamp(nil)
         var frames: [(ConnectionID, EventFrame)] = []
         var framesBySource: [SourceID: EventFrame] = [:]
@@ -112,13 +117,19 @@ extension EventServer {
 
     // MARK: - Internals
 
-    private func publish(name: String?, payload: [UInt8], comments: [String], to recipients: Recipients<SourceID>) async throws(WireError) -> String {
+    private func publish(name: String?, payload: [UInt8], comments: [String], to recipients: Recipients<SourceID>) async throws -> String {
+        if let cluster {
+            return try await appendToCluster(cluster, [ClusterRecord(recipients: recipients, name: name, data: payload, comments: comments, encode: cluster.encodeSource)])[0]
+        }
         let id = try stamp(nil)
         let event = try ServerSentEvent(id: id, event: name, bytes: payload, comments: comments)
         return await publish(event, id: id, to: recipients)
     }
 
-    private func publish(name: String?, payloads: [[UInt8]], to recipients: Recipients<SourceID>) async throws(WireError) -> [String] {
+    private func publish(name: String?, payloads: [[UInt8]], to recipients: Recipients<SourceID>) async throws -> [String] {
+        if let cluster {
+            return try await appendToCluster(cluster, payloads.map { ClusterRecord(recipients: recipients, name: name, data: $0, encode: cluster.encodeSource) })
+        }
         var events: [(id: String, frame: EventFrame)] = []
         for payload in payloads {
             let id = try stamp(nil)
@@ -152,7 +163,7 @@ extension EventServer {
     }
 
     /// Keeps the event for replay and notes it as the latest, overall and per channel.
-    private func record(_ entry: Backlog<SourceID>.Entry) {
+    func record(_ entry: Backlog<SourceID>.Entry) {
         backlog.append(entry)
         emitToTees(entry)
         eventsSent += 1

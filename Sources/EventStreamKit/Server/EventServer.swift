@@ -49,6 +49,16 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     var registry = Registry<SourceID, Entry>()
     /// ``Configuration/totalQueueByteLimit``, shared by every connection's mailbox.
     nonisolated let queueBudget: QueueBudget
+    /// The cluster's log, if the hub is in one.
+    nonisolated let cluster: ClusterLink?
+    /// The cluster log's epoch and the last sequence this node delivered.
+    var clusterEpoch: String?
+    var clusterCursor: UInt64 = 0
+    /// Counted once each: for `/metrics` and the tests.
+    public internal(set) var clusterEpochChanges = 0
+    public internal(set) var clusterGaps = 0
+    public internal(set) var clusterOutages = 0
+    public internal(set) var clusterMalformedRecords = 0
     var backlog: Backlog<SourceID>
     var sequence: UInt64 = 0
     var nextConnectionID: UInt64 = 0
@@ -88,6 +98,22 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     ///
     /// - Parameter configuration: Limits and policies; see ``Configuration``.
     public init(configuration: Configuration = Configuration()) {
+        self.init(configuration: configuration, link: nil)
+    }
+
+    /// Creates a hub that is one node of a cluster: its sends go through the cluster's event
+    /// log in Redis, and it delivers what the log gives back, its own sends included, while
+    /// ``run()`` runs.
+    ///
+    /// - Throws: ``RedisError`` for a malformed `redisURL`.
+    public init(configuration: Configuration = Configuration(), cluster: Cluster) throws {
+        let endpoint = try RedisEndpoint(url: cluster.redisURL)
+        let log = RedisEventLog(endpoint: endpoint, stream: RedisEventStream(name: cluster.name, maxLength: cluster.logLength), timeout: cluster.timeout)
+        self.init(configuration: configuration, link: ClusterLink(log: log, encodeSource: cluster.encodeSource, decodeSource: cluster.decodeSource))
+    }
+
+    private init(configuration: Configuration, link: ClusterLink?) {
+        cluster = link
         precondition(configuration.queueCapacity > 0, "queueCapacity must be at least 1")
         precondition(configuration.queueByteLimit > 0, "queueByteLimit must be at least 1")
         precondition(configuration.totalQueueByteLimit > 0, "totalQueueByteLimit must be at least 1")

@@ -2,7 +2,7 @@
 public struct EventServerError: Error, CustomStringConvertible, Sendable {
     /// What kind of error this is. New codes may be added in later versions.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Base: Hashable, Sendable { case duplicateSource, shutDown, alreadyConsumed }
+        enum Base: Hashable, Sendable { case duplicateSource, shutDown, alreadyConsumed, logUnavailable, unsupportedInCluster }
         let base: Base
 
         /// The source already has a stream and the policy is ``DuplicateSourcePolicy/refuseNew``.
@@ -11,6 +11,10 @@ public struct EventServerError: Error, CustomStringConvertible, Sendable {
         public static let shutDown = Code(base: .shutDown)
         /// A connection's stream was read a second time; it has one reader.
         public static let alreadyConsumed = Code(base: .alreadyConsumed)
+        /// In a cluster: the event log (Redis) did not take the event; nothing was sent.
+        public static let logUnavailable = Code(base: .logUnavailable)
+        /// In a cluster: the call has no cluster-wide meaning.
+        public static let unsupportedInCluster = Code(base: .unsupportedInCluster)
 
         public var description: String { String(describing: base) }
     }
@@ -31,6 +35,10 @@ public struct EventServerError: Error, CustomStringConvertible, Sendable {
     }
 
     static let shutDown = EventServerError(.shutDown, "the event server is shut down and accepts no new connections")
+
+    static func unsupportedInCluster(_ what: String) -> EventServerError {
+        EventServerError(.unsupportedInCluster, "a hub in a cluster cannot send \(what)")
+    }
 
     static let alreadyConsumed = EventServerError(.alreadyConsumed, "this connection's stream is already being read; a connection has exactly one reader")
 }
