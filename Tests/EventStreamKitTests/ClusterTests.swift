@@ -77,3 +77,113 @@ struct ClusterTests {
         for task in tasks { await task.value }
     }
 }
+
+@Suite("Cluster: hopping, gaps and quiet clients", .enabled(if: RedisProcess.shouldRun, "needs redis-server"))
+struct ClusterReplayTests {
+    private static let note = try! EventType<String>("note", marshal: .text)
+
+    private static func hub(on redis: RedisProcess, backlog: Int, logLength: Int = 10_000, heartbeat: Duration? = nil) throws -> EventServer<String> {
+        var configuration = EventServer<String>.Configuration()
+        configuration.heartbeatInterval = heartbeat
+        configuration.backlogCapacity = backlog
+        configuration.gapEvent = try ServerSentEvent(event: "gap", data: "gap")
+        return try EventServer<String>(configuration: configuration, cluster: .init(redisURL: "redis://127.0.0.1:\(redis.port)", logLength: logLength))
+    }
+
+    private static func start(_ hubs: [EventServer<String>]) async throws -> [Task<Void, Never>] {
+        let tasks = hubs.map { hub in Task { await hub.run() } }
+        for hub in hubs { try await waitUntil("the hub tails the log") { await hub.clusterEpoch != nil } }
+        return tasks
+    }
+
+    @Test("(c) 8 clients hop between three nodes while events are sent through all three: each gets exactly what was addressed to it, in order")
+    func hoppingClients() async throws {
+        let redis = try await RedisProcess()
+        // A small cache on each node, so that hops exercise all three replay paths: from the
+        // cache, from the log (XRANGE), and a client ahead of the node it lands on.
+        let hubs = try (0..<3).map { _ in try Self.hub(on: redis, backlog: 8) }
+        let tasks = try await Self.start(hubs)
+        let clients = (0..<8).map { "c\($0)" }
+        var generator = SeededGenerator(seed: 7)
+        var expected: [String: [String]] = [:]
+        var received: [String: [String]] = [:]
+        var recorders: [String: StreamRecorder] = [:]
+        var lastIDs: [String: String] = [:]
+        var nodes: [String: Int] = [:]
+        for client in clients {
+            nodes[client] = Int.random(in: 0..<3, using: &generator)
+            recorders[client] = StreamRecorder(try await hubs[nodes[client]!].connect(source: client))
+        }
+        for step in 0..<400 {
+            let addressed = clients.filter { _ in Int.random(in: 0..<3, using: &generator) == 0 }
+            let text = "s\(step)"
+            if !addressed.isEmpty {
+                _ = try await hubs[step % 3].send(text, as: Self.note, to: .only(Set(addressed)))
+                for client in addressed { expected[client, default: []].append(text) }
+            }
+            if step % 25 == 24 {
+                for client in clients where Bool.random(using: &generator) {
+                    let recorder = recorders[client]!
+                    await recorder.cancel()
+                    let events = recorder.events
+                    received[client, default: []] += events.map(\.data)
+                    if let last = events.last { lastIDs[client] = last.lastEventID }
+                    nodes[client] = (nodes[client]! + 1 + Int.random(in: 0..<2, using: &generator)) % 3
+                    recorders[client] = StreamRecorder(try await hubs[nodes[client]!].connect(source: client, lastEventID: lastIDs[client]))
+                }
+            }
+        }
+        for client in clients {
+            let want = expected[client, default: []]
+            let already = received[client, default: []].count
+            let recorder = recorders[client]!
+            let rest = try await recorder.waitForEvents(want.count - already)
+            await recorder.cancel()
+            let all = received[client, default: []] + rest.map(\.data)
+            #expect(all == want, "\(client): \(all.count) events, \(want.count) addressed; first difference at \(Array(zip(all, want)).firstIndex { $0.0 != $0.1 } ?? min(all.count, want.count))")
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    @Test("(d) a Last-Event-ID the log has trimmed: the gap signal, then live")
+    func trimmedIsAGap() async throws {
+        let redis = try await RedisProcess()
+        let hubs = try (0..<2).map { _ in try Self.hub(on: redis, backlog: 5, logLength: 10) }
+        let tasks = try await Self.start(hubs)
+        let first = StreamRecorder(try await hubs[0].connect(source: "alice"))
+        _ = try await hubs[0].send("one", as: Self.note, to: .source("alice"))
+        let old = try await first.waitForEvents(1)[0].lastEventID
+        await first.cancel()
+        for index in 0..<300 { _ = try await hubs[index % 2].send("x\(index)", as: Self.note, to: .source("bob")) }
+        let lastID = try await hubs[0].send("last", as: Self.note, to: .source("bob"))
+        try await waitUntil("node B delivered everything") { await hubs[1].lastEventID == lastID }
+        let again = StreamRecorder(try await hubs[1].connect(source: "alice", lastEventID: old))
+        _ = try await hubs[0].send("live", as: Self.note, to: .source("alice"))
+        let events = try await again.waitForEvents(2)
+        #expect(events.map(\.type) == ["gap", "note"])
+        #expect(events.last?.data == "live")
+        await again.cancel()
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    @Test("a quiet client stays inside the log's window: heartbeats carry the log's ID, so after the log moved far on, its reconnection is no gap")
+    func quietClientStaysInTheWindow() async throws {
+        let redis = try await RedisProcess()
+        let hubs = try (0..<2).map { _ in try Self.hub(on: redis, backlog: 5, logLength: 10, heartbeat: .milliseconds(50)) }
+        let tasks = try await Self.start(hubs)
+        let quiet = StreamRecorder(try await hubs[0].connect(source: "quiet"))
+        for index in 0..<300 { _ = try await hubs[index % 2].send("x\(index)", as: Self.note, to: .source("busy")) }
+        let lastID = try await hubs[0].send("last", as: Self.note, to: .source("busy"))
+        try await waitUntil("the quiet client's last event ID followed the log", timeout: .seconds(5)) { quiet.lastEventID == lastID }
+        #expect(quiet.events.isEmpty, "heartbeats dispatch nothing")
+        await quiet.cancel()
+        let again = StreamRecorder(try await hubs[1].connect(source: "quiet", lastEventID: quiet.lastEventID))
+        _ = try await hubs[1].send("for you", as: Self.note, to: .source("quiet"))
+        #expect(try await again.waitForEvents(1).map(\.data) == ["for you"], "no gap event before it")
+        await again.cancel()
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+}

@@ -157,6 +157,17 @@ actor RedisEventLog {
         }
     }
 
+    /// The records after `sequence` up to `last`, read on a connection of their own (a
+    /// replay must not wait behind appends, nor they behind it).
+    nonisolated func range(after sequence: UInt64, through last: UInt64) async throws -> [RedisEventStream.Record] {
+        guard last > sequence else { return [] }
+        let connection = try await RedisConnection.connect(to: endpoint, timeout: timeout)
+        defer { connection.close() }
+        let count = Int(clamping: last - sequence)
+        let reply = try await connection.send([stream.rangeCommand(after: sequence, count: count)], timeout: timeout)
+        return try stream.rangeResult(reply[0]).filter { $0.sequence <= last }
+    }
+
     /// The end of the log now (creating its epoch if it has none): where a node that starts
     /// begins to tail.
     func end() async throws -> Cursor {

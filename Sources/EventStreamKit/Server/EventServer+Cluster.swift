@@ -116,7 +116,61 @@ extension EventServer {
         let recipients: Recipients<SourceID> = decoded.recipients(decode: link.decodeSource)
         let frame = EventFrame(event)
         record(Backlog.Entry(sequence: stored.sequence, id: id, name: decoded.name, recipients: recipients, frame: frame, frames: [:]))
-        await fanOut(Delivery(frame: frame, name: decoded.name, id: id), to: recipients)
+        let delivery = Delivery(frame: frame, name: decoded.name, id: id)
+        if clusterFloors.isEmpty {
+            await fanOut(delivery, to: recipients)
+        } else {
+            let floors = clusterFloors
+            let sequence = stored.sequence
+            await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
+            clusterFloors = clusterFloors.filter { $0.value > sequence }
+        }
+    }
+}
+
+extension EventServer {
+    /// How to replay after a `Last-Event-ID` that this node's cache does not hold.
+    enum ClusterReplay {
+        /// Not an ID of the log's current epoch: the gap signal.
+        case none
+        /// The client has seen the log up to this sequence, beyond what this node delivered.
+        case ahead(UInt64)
+        /// Read the log after `after`, up to what this node delivered.
+        case fetch(after: UInt64, through: UInt64)
+    }
+
+    func clusterReplay(of lastEventID: String) -> ClusterReplay {
+        guard cluster != nil, let epoch = clusterEpoch, let dash = lastEventID.lastIndex(of: "-"),
+              lastEventID[..<dash] == epoch, let sequence = UInt64(lastEventID[lastEventID.index(after: dash)...]) else { return .none }
+        if sequence >= clusterCursor { return .ahead(sequence) }
+        return .fetch(after: sequence, through: clusterCursor)
+    }
+
+    /// The records after `after` through `through` addressed to this client, from the log;
+    /// `nil` if they cannot all be had (trimmed, or Redis unreachable): the gap signal then.
+    func replayFromCluster(_ link: ClusterLink, after: UInt64, through: UInt64, source: SourceID, channels: Set<String>) async -> [Delivery]? {
+        guard let records = try? await link.log.range(after: after, through: through),
+              records.first?.sequence == after + 1, records.last?.sequence == through else { return nil }
+        var deliveries: [Delivery] = []
+        for stored in records {
+            guard let decoded = try? ClusterRecord(bytes: stored.payload),
+                  decoded.recipients(decode: link.decodeSource).includes(source: source, channels: channels) else { continue }
+            let id = "\(stored.epoch)-\(stored.sequence)"
+            guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else { continue }
+            deliveries.append(Delivery(frame: EventFrame(event), name: decoded.name, id: id))
+        }
+        return deliveries
+    }
+
+    /// The heartbeat of a connection in a cluster: an event with only the log's current ID
+    /// (it dispatches nothing, but moves the client's last event ID forward), so that a
+    /// client addressed rarely does not fall out of the log's window; a plain comment for a
+    /// client that has seen further than this node.
+    func clusterHeartbeat(for id: ConnectionID) -> Delivery? {
+        guard cluster != nil, let epoch = clusterEpoch, clusterCursor > 0 else { return nil }
+        if let floor = clusterFloors[id], floor > clusterCursor { return nil }
+        guard let event = try? ServerSentEvent(id: "\(epoch)-\(clusterCursor)", bytes: nil) else { return nil }
+        return Delivery(frame: EventFrame(event), name: nil, id: nil, isComment: true)
     }
 }
 

@@ -80,7 +80,7 @@ extension EventServer {
             let mailbox = registry.members[record.slot].mailbox
             let events = mailbox.acceptedEvents
             if events == record.mark {
-                if case .queued = mailbox.enqueueIfIdle(heartbeat) { deliveries += 1 }
+                if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(for: id) ?? heartbeat) { deliveries += 1 }
             } else {
                 registry.setMark(events, for: id)
             }

@@ -174,8 +174,8 @@ extension EventServer {
     /// Queues one shared frame for every recipient, then settles what the overflow
     /// policies decided. The common sends walk the registry's entries directly: the hot
     /// loop touches one mailbox per recipient and nothing else.
-    func fanOut(_ delivery: Delivery, to recipients: Recipients<SourceID>) async {
-        await fanOut(recipients, frames: 1) { $0.enqueue(delivery) }
+    func fanOut(_ delivery: Delivery, to recipients: Recipients<SourceID>, skipping skip: ((ConnectionID) -> Bool)? = nil) async {
+        await fanOut(recipients, frames: 1, skipping: skip) { $0.enqueue(delivery) }
     }
 
     /// Queues several frames for every recipient, each recipient's in one step.
@@ -184,9 +184,13 @@ extension EventServer {
         await fanOut(recipients, frames: deliveries.count) { $0.enqueue(contentsOf: deliveries) }
     }
 
-    private func fanOut(_ recipients: Recipients<SourceID>, frames: Int, _ enqueue: (Mailbox) -> Mailbox.EnqueueOutcome) async {
+    private func fanOut(_ recipients: Recipients<SourceID>, frames: Int, skipping skip: ((ConnectionID) -> Bool)? = nil, _ enqueue: (Mailbox) -> Mailbox.EnqueueOutcome) async {
         var outcomes = FanOutOutcomes(framesPerRecipient: frames)
-        registry.forEach(recipients) { id, entry in outcomes.note(enqueue(entry.mailbox), for: id) }
+        if let skip {
+            registry.forEach(recipients) { id, entry in if !skip(id) { outcomes.note(enqueue(entry.mailbox), for: id) } }
+        } else {
+            registry.forEach(recipients) { id, entry in outcomes.note(enqueue(entry.mailbox), for: id) }
+        }
         await settle(outcomes)
     }
 

@@ -54,6 +54,9 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// The cluster log's epoch and the last sequence this node delivered.
     var clusterEpoch: String?
     var clusterCursor: UInt64 = 0
+    /// Connections whose client has seen the log further than this node has delivered (it
+    /// came from a node further ahead): records up to their floor are not delivered to them.
+    var clusterFloors: [ConnectionID: UInt64] = [:]
     /// Counted once each: for `/metrics` and the tests.
     public internal(set) var clusterEpochChanges = 0
     public internal(set) var clusterGaps = 0
@@ -171,6 +174,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         var first: [Delivery] = []
         if let retry { first.append(Self.retryDelivery(retry)) }
         var hasGap = false
+        var clusterFetch: (UInt64, UInt64)?
         if let lastEventID {
             switch backlog.position(of: lastEventID) {
             case .after(let sequence):
@@ -180,12 +184,25 @@ public actor EventServer<SourceID: Hashable & Sendable> {
                     }
                 }
             case .gap:
-                hasGap = true
+                switch clusterReplay(of: lastEventID) {
+                case .none: hasGap = true
+                case .ahead(let floor): clusterFloors[id] = floor
+                case .fetch(let after, let through): clusterFetch = (after, through)
+                }
             }
         }
         // Registered and primed in one actor turn: no send can slip between replay and live.
         mailbox.prepend(first)
         registry.insert(Entry(connection: connection), id: id, source: source, channels: channels)
+        if let (after, through) = clusterFetch, let cluster {
+            // Older than this node's cache: from the log itself. Live records queue behind
+            // meanwhile; the fetched ones go in front, as nobody reads before connect returns.
+            if let replayed = await replayFromCluster(cluster, after: after, through: through, source: source, channels: channels) {
+                mailbox.prepend(replayed)
+            } else {
+                hasGap = true
+            }
+        }
 
         if let lastEventID {
             emit(.reconnected(source: source, connection: id, lastEventID: lastEventID))
@@ -245,6 +262,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     private func forget(_ id: ConnectionID, reason: DisconnectReason) {
         guard let (entry, record) = registry.remove(id) else { return }
+        if !clusterFloors.isEmpty { clusterFloors[id] = nil }
         endedConnectionBytes += entry.connection.bytesWritten
         emit(.disconnected(source: record.source, connection: id, reason: reason))
         if registry.isEmpty {

@@ -8,6 +8,8 @@ final class StreamRecorder: Sendable {
         var events: [MessageEvent] = []
         var comments = 0
         var retries: [Duration] = []
+        /// The parser's last event ID: also moved by events that dispatch nothing (an ID alone).
+        var lastEventID = ""
         var ended = false
         var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -21,6 +23,7 @@ final class StreamRecorder: Sendable {
             for await chunk in connection.body {
                 let elements = (try? parser.parse(chunk)) ?? []
                 let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                    state.lastEventID = parser.lastEventID
                     for element in elements {
                         switch element {
                         case .event(let event): state.events.append(event)
@@ -47,6 +50,7 @@ final class StreamRecorder: Sendable {
     var comments: Int { state.withLock { $0.comments } }
     var retries: [Duration] { state.withLock { $0.retries } }
     var ended: Bool { state.withLock { $0.ended } }
+    var lastEventID: String { state.withLock { $0.lastEventID } }
 
     /// Waits until at least `count` events arrived (or the stream ended), then returns them all.
     @discardableResult
