@@ -16,6 +16,19 @@ struct HubGuideTests {
         }
     }
 
+    @Test("the cluster snippet builds a hub that refuses what has no cluster-wide meaning, before it ever reaches Redis")
+    func clusterSnippet() async throws {
+        let hub = try EventServer<String>(cluster: .init(redisURL: "redis://127.0.0.1:6379", name: "notifications"))
+        let note = try EventType<String>("note", marshal: .text)
+        await #expect {
+            try await hub.send(as: note) { user, _ in user }
+        } throws: { ($0 as? EventServerError)?.code == .unsupportedInCluster }
+        await #expect {
+            try await hub.send(try ServerSentEvent(id: "mine", data: "x"))
+        } throws: { ($0 as? EventServerError)?.code == .unsupportedInCluster }
+        #expect { try EventServer<String>(cluster: .init(redisURL: "http://not-redis")) } throws: { ($0 as? EventServerError)?.code == .invalidCluster }
+    }
+
     @Test func perUserNotificationsSendingAndChannels() async throws {
         let user = "alice"
         let lastEventIDHeader: String? = nil

@@ -10,7 +10,8 @@ extension EventServer {
     ///   - recipients: Who gets it. Default: everyone.
     /// - Returns: The event's ID.
     /// - Throws: ``WireError`` if the marshal closure fails (nothing is sent) or a custom
-    ///   ID generator makes an invalid ID.
+    ///   ID generator makes an invalid ID; in a cluster, ``EventServerError`` with
+    ///   ``EventServerError/Code/logUnavailable`` when Redis did not take the event.
     @discardableResult
     public nonisolated func send<Value>(_ value: Value, as type: EventType<Value>, to recipients: Recipients<SourceID> = .everyone) async throws -> String {
         let payload = try type.marshal.encode(value)
@@ -30,7 +31,8 @@ extension EventServer {
     ///   - recipients: Who gets them. Default: everyone.
     /// - Returns: The events' IDs, in order.
     /// - Throws: ``WireError`` if the marshal closure fails for any value (nothing is sent)
-    ///   or a custom ID generator makes an invalid ID.
+    ///   or a custom ID generator makes an invalid ID; in a cluster, ``EventServerError``
+    ///   with ``EventServerError/Code/logUnavailable`` when Redis did not take them.
     @discardableResult
     public nonisolated func send<Value>(
         contentsOf values: some Sequence<Value>,
@@ -49,7 +51,10 @@ extension EventServer {
     ///     though a client dispatches nothing for it.
     ///   - recipients: Who gets it. Default: everyone.
     /// - Returns: The event's ID.
-    /// - Throws: ``WireError`` if a custom ID generator makes an invalid ID.
+    /// - Throws: ``WireError`` if a custom ID generator makes an invalid ID; in a cluster,
+    ///   ``EventServerError``: ``EventServerError/Code/logUnavailable`` when Redis did not
+    ///   take the event, ``EventServerError/Code/unsupportedInCluster`` for an event with an
+    ///   ID of its own (the log numbers every event).
     @discardableResult
     public func send(_ event: ServerSentEvent, to recipients: Recipients<SourceID> = .everyone) async throws -> String {
         if let cluster {
@@ -74,6 +79,9 @@ extension EventServer {
     ///   - recipients: Who gets it. Default: everyone.
     ///   - payload: Makes the value for one connection.
     /// - Returns: The event's ID.
+    /// - Throws: What `payload` or the marshal closure throws (nothing is sent); in a
+    ///   cluster, ``EventServerError/Code/unsupportedInCluster``: each node computes
+    ///   payloads from its own connections, so they have no place in the shared log.
     @discardableResult
     public func send<Value>(
         as type: EventType<Value>,

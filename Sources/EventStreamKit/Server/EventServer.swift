@@ -108,9 +108,15 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// log in Redis, and it delivers what the log gives back, its own sends included, while
     /// ``run()`` runs.
     ///
-    /// - Throws: ``RedisError`` for a malformed `redisURL`.
-    public init(configuration: Configuration = Configuration(), cluster: Cluster) throws {
-        let endpoint = try RedisEndpoint(url: cluster.redisURL)
+    /// - Throws: ``EventServerError`` with ``EventServerError/Code/invalidCluster`` for a
+    ///   malformed `redisURL`. Nothing connects yet: ``run()`` does.
+    public init(configuration: Configuration = Configuration(), cluster: Cluster) throws(EventServerError) {
+        let endpoint: RedisEndpoint
+        do {
+            endpoint = try RedisEndpoint(url: cluster.redisURL)
+        } catch {
+            throw EventServerError(.invalidCluster, error.message)
+        }
         let log = RedisEventLog(endpoint: endpoint, stream: RedisEventStream(name: cluster.name, maxLength: cluster.logLength), timeout: cluster.timeout)
         self.init(configuration: configuration, link: ClusterLink(log: log, encodeSource: cluster.encodeSource, decodeSource: cluster.decodeSource))
     }

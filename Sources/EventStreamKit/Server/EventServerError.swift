@@ -2,7 +2,7 @@
 public struct EventServerError: Error, CustomStringConvertible, Sendable {
     /// What kind of error this is. New codes may be added in later versions.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Base: Hashable, Sendable { case duplicateSource, shutDown, alreadyConsumed, logUnavailable, unsupportedInCluster }
+        enum Base: Hashable, Sendable { case duplicateSource, shutDown, alreadyConsumed, logUnavailable, unsupportedInCluster, invalidCluster }
         let base: Base
 
         /// The source already has a stream and the policy is ``DuplicateSourcePolicy/refuseNew``.
@@ -15,6 +15,8 @@ public struct EventServerError: Error, CustomStringConvertible, Sendable {
         public static let logUnavailable = Code(base: .logUnavailable)
         /// In a cluster: the call has no cluster-wide meaning.
         public static let unsupportedInCluster = Code(base: .unsupportedInCluster)
+        /// The cluster's settings are unusable (a malformed Redis URL).
+        public static let invalidCluster = Code(base: .invalidCluster)
 
         public var description: String { String(describing: base) }
     }
