@@ -97,8 +97,9 @@ struct EventSourceNetworkTests {
             let elapsed = started.duration(to: .now)
             source.close()
             _ = try await reader.value
-            #expect(elapsed < .milliseconds(1_200), "one 500 ms deadline for the attempt, not 500 ms per hop: \(elapsed)")
+            // Per hop, no hop would ever time out: ten redirects, then tooManyRedirects.
             #expect(server.requests.count <= 5, "\(server.requests.count) hops in 500 ms of 150 ms each")
+            #expect(elapsed < .seconds(5), "one 500 ms deadline for the attempt (generous for a loaded machine): \(elapsed)")
         }
     }
 
