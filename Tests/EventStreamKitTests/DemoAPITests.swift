@@ -143,7 +143,7 @@ struct DemoAPITests {
         let reader = Task { for try await event in source where event.type == "news" { return event.data } ; return "" }
         try await waitUntil("dana on the news channel") {
             let body = (try? await demo.request("GET", "/stats"))?.body ?? ""
-            return body.contains(#""dana":1"#) && body.contains(#""channels":{"news":1}"#)
+            return body.contains(#""sources":1"#) && body.contains(#""channels":{"news":1}"#)
         }
         #expect(try await demo.notify(#"{"channel":"news","title":"Flash"}"#, token: token).status == 202)
         #expect(try await reader.value.contains(#""headline":"Flash""#))
@@ -158,6 +158,23 @@ struct DemoAPITests {
         for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.wholeMatch(of: /eventstream_[a-z_]+(\{[a-z]+="[^"]*"\})? \d+/) != nil, "\(line)")
         }
+        try await demo.stop()
+    }
+
+    /// Found by the attack run: `/stats` used to list every connected user by name, to anyone.
+    @Test("stats count the users connected, but name none of them")
+    func statsNameNoUser() async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("alice")
+        let source = try EventSource(url: "http://127.0.0.1:\(demo.port)/events?token=\(token)")
+        let reader = Task { for try await _ in source {} }
+        defer { reader.cancel() }
+        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":1"#) == true }
+        let stats = try await demo.request("GET", "/stats").body
+        #expect(!stats.contains("alice"), "\(stats)")
+        let object = try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any]
+        #expect(object?["sources"] as? Int == 1, "\(stats)")
+        #expect(!(try await demo.request("GET", "/metrics").body.contains("alice")))
         try await demo.stop()
     }
 
@@ -234,7 +251,7 @@ struct DemoAPITests {
             for try await event in source where event.type == "notification" { return event.data }
             return ""
         }
-        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""alice":1"#) == true }
+        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":1"#) == true }
         #expect(try await demo.notify(#"{"to":["alice"],"title":"from bob"}"#, token: bob).status == 202)
         let note = try JSONDecoder().decode([String: String].self, from: Data(try await reader.value.utf8))
         #expect(note["from"] == "bob" && note["title"] == "from bob")
