@@ -87,6 +87,25 @@ struct HTTPServerProtocolTests {
         await server.stop()
     }
 
+    /// Docs/HTTPServer.md: a handler's `HTTPError` keeps a keep-alive connection open; a refused
+    /// stream (its resolver's `HTTPError` here) answers `Connection: close` and closes it.
+    @Test func aRefusedStreamClosesTheConnectionAHandlerErrorDoesNot() async throws {
+        let server = try TestServer.start { _ in } routes: { router, _ in
+            router.get("/forbidden") { _ in throw HTTPError(.forbidden, "not you") }
+        }
+        let client = try server.client()
+        try await client.send("GET /forbidden HTTP/1.1\r\nHost: t\r\n\r\n")
+        let handlerError = try await client.read { $0.hasSuffix("not you\n") }
+        #expect(handlerError.hasPrefix("HTTP/1.1 403 ") && !handlerError.contains("Connection: close"), "\(handlerError)")
+        // The same connection, still open: a stream without a user is refused, and closed.
+        try await client.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        let refusal = try await client.readToEnd()
+        #expect(refusal.hasPrefix("HTTP/1.1 401 ") && refusal.contains("\r\nConnection: close\r\n"), "\(refusal)")
+        #expect(refusal.hasSuffix("who are you?\n"))
+        client.close()
+        await server.stop()
+    }
+
     /// An error answer is not destroyed by an RST: the server reads what the client already
     /// sent before closing (RFC 9112 §9.6).
     @Test func anErrorAnswerSurvivesUnreadInput() async throws {
