@@ -106,6 +106,29 @@ struct HTTPServerProtocolTests {
         await server.stop()
     }
 
+    /// Found by the attack run: a 404 echoes the decoded path as `text/plain`. Every answer
+    /// the server writes itself says `nosniff`, so that no browser reads one as HTML or script.
+    @Test(arguments: [
+        ("GET /%3Cscript%3Ealert(1)%3C/script%3E HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "404"),
+        ("DELETE /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "405"),
+        ("GET /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "401"),
+        ("HEAD /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "401"),
+        ("GET /forbidden HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "403"),
+        ("GARBAGE\r\n\r\n", "400"),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999\r\n\r\n", "413"),
+        ("GET /hello HTTP/2.0\r\n\r\n", "505"),
+    ])
+    func everyAnswerTheServerWritesItselfSaysNosniff(request: String, status: String) async throws {
+        let server = try TestServer.start { _ in } routes: { router, _ in
+            router.get("/forbidden") { _ in throw HTTPError(.forbidden, "not you") }
+        }
+        let response = try await server.exchange(request)
+        #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(response)")
+        #expect(response.contains("\r\nX-Content-Type-Options: nosniff\r\n"), "\(response)")
+        if status == "404" { #expect(response.hasSuffix("no route for /<script>alert(1)</script>\n")) }
+        await server.stop()
+    }
+
     /// An error answer is not destroyed by an RST: the server reads what the client already
     /// sent before closing (RFC 9112 §9.6).
     @Test func anErrorAnswerSurvivesUnreadInput() async throws {
