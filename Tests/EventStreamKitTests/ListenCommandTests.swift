@@ -73,6 +73,23 @@ struct ListenCommandTests {
         }
     }
 
+    /// Found by the attack run: `gave up after 1 failed attempt in a row`, and nothing on why.
+    @Test("giving up names the last failure: a refused connection, a stream the server ended")
+    func gaveUpSaysWhy() async throws {
+        // A port nobody listens on: a server's, once it has stopped.
+        let closedURL = try await withScriptedServer({ _ in [] }) { $0.url }
+        let refused = try DemoProcess(["listen", closedURL, "--max-attempts", "1"])
+        try await waitUntil("the demo to give up") { !refused.isRunning && refused.stderrText.hasSuffix("\n") }
+        #expect(refused.stderrText == "EventStreamDemo listen: gave up after 1 failed attempt in a row: connect failed: Connection refused (errno 111)\n")
+        try await withScriptedServer({ _ in [.streamHead, .close] }) { server in
+            let demo = try DemoProcess(["listen", server.url, "--max-attempts", "1"])
+            defer { demo.terminate() }
+            try await waitUntil("the demo to give up") { !demo.isRunning && demo.stderrText.hasSuffix("\n") }
+            #expect(demo.status == 1)
+            #expect(demo.stderrText == "EventStreamDemo listen: gave up after 1 failed attempt in a row: the server ended the stream\n")
+        }
+    }
+
     @Test("--data sends a POST body with its length; --help answers on every subcommand")
     func postAndHelp() async throws {
         try await withScriptedServer({ _ in [.streamHead, .send("data: [DONE]\n\n"), .close] }) { server in
