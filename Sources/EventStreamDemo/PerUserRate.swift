@@ -33,8 +33,8 @@ struct PerUserRate: Sendable {
         return allowed ? nil : bucket.wait(at: now)
     }
 
-    /// O(buckets), but only when a user without a bucket finds them all taken: at most as often
-    /// as users sign in (the sign-in rate).
+    /// O(buckets), but only when a user without a bucket finds them all taken, and then it
+    /// frees every bucket that can go: 10,000 lookups at most, in the demo.
     private mutating func makeRoom(at now: ContinuousClock.Instant, isSignedIn: (String) -> Bool) {
         guard buckets.count >= capacity else { return }
         buckets = buckets.filter { user, bucket in !bucket.isFull(at: now) && isSignedIn(user) }
