@@ -12,10 +12,17 @@ import Synchronization
 /// second after a burst of ``signInBurst``, so a flood of anonymous sign-ins can neither push
 /// other users' tokens out nor fill the store in an instant.
 ///
-/// A facade: the policy is in ``TokenStore`` and ``TokenBucket``, pure values under one lock.
+/// Each signed-in user may send ``notifyRate`` notifications a second after a burst of
+/// ``notifyBurst`` (``takeNotification(from:)``): the replay backlog is shared by everyone, and
+/// one user's flood would otherwise push everyone's events out of it at once.
+///
+/// A facade: the policy is in ``TokenStore``, ``TokenBucket`` and ``PerUserRate``, pure values
+/// under one lock.
 final class Accounts: Sendable {
     static let signInRate = 20.0
     static let signInBurst = 100
+    static let notifyRate = 5.0
+    static let notifyBurst = 20
 
     /// What a sign-in with a valid name came to.
     enum SignIn: Equatable, Sendable {
@@ -32,6 +39,7 @@ final class Accounts: Sendable {
     private struct State {
         var store: TokenStore
         var signIns: TokenBucket
+        var notifications: PerUserRate
     }
 
     private let state: Mutex<State>
@@ -41,14 +49,22 @@ final class Accounts: Sendable {
     ///   - limits: The token store's bounds.
     ///   - signInRate: Sign-ins a second, on average, for everyone together.
     ///   - signInBurst: Sign-ins allowed at once.
+    ///   - notifyRate: Notifications a second, on average, for each user.
     ///   - now: The clock; tests pass their own.
     init(
         limits: TokenStore.Limits = TokenStore.Limits(),
         signInRate: Double = Accounts.signInRate,
         signInBurst: Int = Accounts.signInBurst,
+        notifyRate: Double = Accounts.notifyRate,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
     ) {
-        state = Mutex(State(store: TokenStore(limits: limits), signIns: TokenBucket(rate: signInRate, burst: signInBurst)))
+        state = Mutex(State(
+            store: TokenStore(limits: limits),
+            signIns: TokenBucket(rate: signInRate, burst: signInBurst),
+            // Only a signed-in user sends, and each has a token: the store's capacity bounds
+            // the users who need a bucket at once.
+            notifications: PerUserRate(rate: notifyRate, burst: Self.notifyBurst, capacity: limits.capacity)
+        ))
         self.now = now
     }
 
@@ -80,6 +96,21 @@ final class Accounts: Sendable {
         let now = now()
         return state.withLock { $0.store.user(forToken: token, at: now) }
     }
+
+    /// Takes one of `user`'s notifications: per user, not per token, so signing in again
+    /// gives no new budget.
+    ///
+    /// - Returns: `nil` if it may be sent; otherwise how long until the next one may (429).
+    func takeNotification(from user: String) -> Duration? {
+        let now = now()
+        return state.withLock { state in
+            let store = state.store
+            return state.notifications.take(for: user, at: now) { !store.tokens(of: $0).isEmpty }
+        }
+    }
+
+    /// Users with a notification bucket (for the tests of its bound).
+    var notificationBucketCount: Int { state.withLock { $0.notifications.bucketCount } }
 
     static func isValidName(_ name: String) -> Bool {
         (1...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in

@@ -8,7 +8,7 @@ import Foundation
 /// | `GET /` | the page |
 /// | `POST /signin` | `{"user": "alice"}` → `{"user": "alice", "token": "…"}`; 429 or 503 with `Retry-After` (see ``Accounts``) |
 /// | `GET /events?token=T[&channels=news]` | the signed-in user's stream (401 without a valid token) |
-/// | `POST /notify` | `Authorization: Bearer T`, see ``NotifyRequest`` → 202 `{"id": "…"}`, sent from T's user |
+/// | `POST /notify` | `Authorization: Bearer T`, see ``NotifyRequest`` → 202 `{"id": "…"}`, sent from T's user; 429 with `Retry-After` past the user's rate (see ``Accounts``) |
 /// | `POST /drop` | `Authorization: Bearer T`: ends that user's streams, so the browser reconnects |
 /// | `GET /stats`, `GET /metrics` | counts, as JSON and in Prometheus text format |
 /// | `GET /health` | `ok` |
@@ -35,8 +35,8 @@ struct DemoApp: Sendable {
         Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
-    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate) {
-        accounts = Accounts(signInRate: signInRate)
+    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate) {
+        accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
         var configuration = EventServer<String>.Configuration()
         // Long enough to watch the page say "reconnecting", short enough not to wait for.
         configuration.retry = .seconds(2)
@@ -96,6 +96,10 @@ struct DemoApp: Sendable {
     private func notify(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Self.requireSameOrigin(request)
         let from = try sender(of: request)
+        // Before the body is parsed: a refused request costs the sender, not the server.
+        if let wait = accounts.takeNotification(from: from) {
+            return Self.refusal(.tooManyRequests, "too many notifications from \(from); try again later", retryAfter: wait)
+        }
         try Self.requireJSON(request)
         let notify = try NotifyRequest(json: request.body)
         let sentAt = Self.timestamp()

@@ -9,12 +9,14 @@ import Darwin
 /// `EventStreamDemo listen <url> [options]`: see ``ListenOptions/usage``.
 struct ListenOptions {
     static let usage = """
-        usage: EventStreamDemo listen <url> [-H|--header 'Name: value']... [--last-event-id ID]
-                                     [--method METHOD] [--data TEXT | --data-file PATH]
+        usage: EventStreamDemo listen <url> [-H|--header 'Name: value']... [--sensitive-header NAME]...
+                                     [--last-event-id ID] [--method METHOD] [--data TEXT | --data-file PATH]
                                      [--connect-timeout SECONDS] [--read-timeout SECONDS] [--max-attempts N]
                                      [--transport builtin|foundation]
           Prints each event of the stream as a JSON line {"type","data","id"} on standard output,
           and one line per failed attempt on standard error. Reconnects as a browser does.
+          --sensitive-header NAME names a header whose value is a credential: it is never sent after a redirect
+          to another origin (nor are Authorization, Cookie and Proxy-Authorization).
           --data and --data-file send a body (the method becomes POST unless --method says otherwise).
           --connect-timeout (default 30) and --read-timeout (default 300) take seconds; 0 turns one off.
           --max-attempts N gives up after N failed attempts in a row (default: never).
@@ -25,6 +27,7 @@ struct ListenOptions {
 
     var url = ""
     var headers = HTTPHeaders()
+    var sensitiveHeaders: Set<String> = []
     var lastEventID = ""
     var method: String?
     var body: [UInt8]?
@@ -57,6 +60,12 @@ struct ListenOptions {
                 let parts = field.split(separator: ":", maxSplits: 1)
                 guard parts.count == 2 else { throw ServeOptions.UsageError(description: "a header is 'Name: value', not \(field.debugDescription)") }
                 headers.add(String(parts[0]).trimmingSpaces, String(parts[1]).trimmingSpaces)
+            case "--sensitive-header":
+                let name = try value(for: argument)
+                guard !name.isEmpty, !name.contains(where: { $0 == ":" || $0.isWhitespace }) else {
+                    throw ServeOptions.UsageError(description: "--sensitive-header takes a header name, not \(name.debugDescription)")
+                }
+                sensitiveHeaders.insert(name)
             case "--last-event-id":
                 lastEventID = try value(for: argument)
             case "--method", "-X":
@@ -104,6 +113,7 @@ struct ListenOptions {
         configuration.readTimeout = readTimeout
         configuration.maxReconnectAttempts = maxAttempts.map { $0 - 1 }
         configuration.transport = transport
+        configuration.sensitiveHeaders = sensitiveHeaders
         return try EventSource(request: request, lastEventID: lastEventID, configuration: configuration)
     }
 }

@@ -22,6 +22,8 @@ struct ServeOptions {
     var backlog = 256
     /// Sign-ins a second for everyone together (after a burst of 100).
     var signInRate = Accounts.signInRate
+    /// Notifications a second per signed-in user (after a burst of 20).
+    var notifyRate = Accounts.notifyRate
     /// The HTTP server's head and write timeouts, in seconds (defaults: the library's).
     var headTimeout: Duration?
     var writeTimeout: Duration?
@@ -39,7 +41,7 @@ struct ServeOptions {
 
     static let usage = """
         usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
-                                       [--signin-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
+                                       [--signin-rate R] [--notify-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
           Serves the demo page, its JSON API and per-user event streams (the default command).
         """
 
@@ -67,6 +69,9 @@ struct ServeOptions {
             case "--signin-rate":
                 guard let rate = Double(value), rate > 0 else { throw UsageError(description: "--signin-rate takes sign-ins per second, not \(value)") }
                 signInRate = rate
+            case "--notify-rate":
+                guard let rate = Double(value), rate > 0 else { throw UsageError(description: "--notify-rate takes notifications per second, not \(value)") }
+                notifyRate = rate
             case "--head-timeout", "--write-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { throw UsageError(description: "\(flag) takes seconds, not \(value)") }
                 if flag == "--head-timeout" { headTimeout = .seconds(seconds) } else { writeTimeout = .seconds(seconds) }
@@ -95,7 +100,7 @@ nonisolated func serve(_ options: ServeOptions) async {
         source.resume()
         return source
     }
-    let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate)
+    let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate)
     let hub = app.hub
     let server: HTTPServer
     do {

@@ -2,9 +2,13 @@ import EventStreamKit
 import Foundation
 
 /// A snapshot of the hub's counts, for `GET /stats` (JSON) and `GET /metrics` (Prometheus).
+///
+/// Counts only: both routes answer anyone, so a user's name in them would tell everyone who is
+/// online and when. Channel names are the demo's own (`news`), not anybody's.
 struct Stats: Codable {
     var clients: Int
-    var sources: [String: Int]
+    /// Users with at least one stream open.
+    var sources: Int
     var channels: [String: Int]
     var eventsSent: Int
     var deliveries: Int
@@ -13,17 +17,12 @@ struct Stats: Codable {
     var backlogSize: Int
     var backlogCapacity: Int
 
-    /// The most sources listed by name; the count of all is `clients`.
-    static let listedSources = 1000
-
     /// Reads everything in one turn of the hub's actor: one hop, one consistent snapshot.
     static func snapshot(of hub: isolated EventServer<String>) -> Stats {
-        var sources: [String: Int] = [:]
-        for source in hub.sources.sorted().prefix(listedSources) { sources[source] = hub.clientCount(source: source) }
         var channels: [String: Int] = [:]
         for channel in hub.channels { channels[channel] = hub.clientCount(channel: channel) }
         return Stats(
-            clients: hub.clientCount, sources: sources, channels: channels, eventsSent: hub.eventsSent,
+            clients: hub.clientCount, sources: hub.sources.count, channels: channels, eventsSent: hub.eventsSent,
             deliveries: hub.deliveries, bytesWritten: hub.bytesWritten, droppedFrames: hub.droppedFrames,
             backlogSize: hub.backlogCount, backlogCapacity: hub.backlogCapacity
         )
@@ -46,6 +45,7 @@ struct Stats: Codable {
             for sample in samples { lines.append("eventstream_\(name)\(sample.labels) \(sample.value)") }
         }
         metric("clients", "gauge", "Open event streams.", [("", clients)])
+        metric("sources", "gauge", "Users with at least one open event stream.", [("", sources)])
         metric("channel_clients", "gauge", "Open event streams per channel.", channels.sorted { $0.key < $1.key }.map { ("{channel=\"\(Self.escape($0.key))\"}", $0.value) })
         metric("events_sent_total", "counter", "Events sent (each send once, whatever the recipients).", [("", eventsSent)])
         metric("deliveries_total", "counter", "Frames queued for clients.", [("", deliveries)])

@@ -143,7 +143,7 @@ struct DemoAPITests {
         let reader = Task { for try await event in source where event.type == "news" { return event.data } ; return "" }
         try await waitUntil("dana on the news channel") {
             let body = (try? await demo.request("GET", "/stats"))?.body ?? ""
-            return body.contains(#""dana":1"#) && body.contains(#""channels":{"news":1}"#)
+            return body.contains(#""sources":1"#) && body.contains(#""channels":{"news":1}"#)
         }
         #expect(try await demo.notify(#"{"channel":"news","title":"Flash"}"#, token: token).status == 202)
         #expect(try await reader.value.contains(#""headline":"Flash""#))
@@ -158,6 +158,23 @@ struct DemoAPITests {
         for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
             #expect(line.wholeMatch(of: /eventstream_[a-z_]+(\{[a-z]+="[^"]*"\})? \d+/) != nil, "\(line)")
         }
+        try await demo.stop()
+    }
+
+    /// Found by the attack run: `/stats` used to list every connected user by name, to anyone.
+    @Test("stats count the users connected, but name none of them")
+    func statsNameNoUser() async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("alice")
+        let source = try EventSource(url: "http://127.0.0.1:\(demo.port)/events?token=\(token)")
+        let reader = Task { for try await _ in source {} }
+        defer { reader.cancel() }
+        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":1"#) == true }
+        let stats = try await demo.request("GET", "/stats").body
+        #expect(!stats.contains("alice"), "\(stats)")
+        let object = try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any]
+        #expect(object?["sources"] as? Int == 1, "\(stats)")
+        #expect(!(try await demo.request("GET", "/metrics").body.contains("alice")))
         try await demo.stop()
     }
 
@@ -234,7 +251,7 @@ struct DemoAPITests {
             for try await event in source where event.type == "notification" { return event.data }
             return ""
         }
-        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""alice":1"#) == true }
+        try await waitUntil("alice's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":1"#) == true }
         #expect(try await demo.notify(#"{"to":["alice"],"title":"from bob"}"#, token: bob).status == 202)
         let note = try JSONDecoder().decode([String: String].self, from: Data(try await reader.value.utf8))
         #expect(note["from"] == "bob" && note["title"] == "from bob")
@@ -256,6 +273,30 @@ struct DemoAPITests {
         #expect(refused.status == 429)
         #expect(refused.head.contains("\r\nRetry-After: 1"), "\(refused.head)")
         #expect(try await demo.notify(#"{"to":["alice"],"title":"still signed in"}"#, token: alice).status == 202)
+        try await demo.stop()
+    }
+
+    /// Found by the attack run: 256 notifications to "nobody" in 50 ms pushed everyone's
+    /// events out of the replay backlog.
+    @Test("a flood of notifications from one user is answered 429 with Retry-After past a burst of 20; another user is unaffected")
+    func notifyFloodIsRateLimited() async throws {
+        // One notification in 10 s after the burst: the test's own pace earns none back.
+        let demo = try await Running.start(["--notify-rate", "0.1"])
+        let alice = try await demo.signIn("alice")
+        let bob = try await demo.signIn("bob")
+        var answers: [(status: Int, head: String, body: String)] = []
+        for _ in 0..<30 {
+            answers.append(try await demo.notify(#"{"to":["nobody"],"title":"flood"}"#, token: alice))
+        }
+        #expect(answers.map(\.status) == Array(repeating: 202, count: 20) + Array(repeating: 429, count: 10))
+        let refused = try #require(answers.last)
+        let retryAfter = refused.head.split(separator: "\r\n").first { $0.hasPrefix("Retry-After: ") }.flatMap { Int($0.dropFirst(13)) }
+        #expect(retryAfter.map { (1...10).contains($0) } == true, "\(refused.head)")
+        #expect(refused.body.contains("too many notifications"), "\(refused.body)")
+        #expect(try await demo.notify(#"{"to":["alice"],"title":"from bob"}"#, token: bob).status == 202)
+        // Signing in again gives alice a new token, not a new budget.
+        let again = try await demo.signIn("alice")
+        #expect(try await demo.notify(#"{"title":"again"}"#, token: again).status == 429)
         try await demo.stop()
     }
 
@@ -338,6 +379,46 @@ struct DemoAccountsTests {
         #expect(accounts.user(forToken: alice) == "alice")
         time.advance(by: .seconds(1))
         guard case .token = try accounts.signIn("later") else { Issue.record("the rate did not recover"); return }
+    }
+
+    @Test("notifications: a burst of 20 per user, then 5 a second; each user has a bucket of their own")
+    func notificationRate() throws {
+        let time = ManualTime()
+        let accounts = Accounts(now: { time.now })
+        for user in ["alice", "bob"] { guard case .token = try accounts.signIn(user) else { Issue.record("\(user) refused"); return } }
+        let waits = (0..<30).map { _ in accounts.takeNotification(from: "alice") }
+        #expect(waits.prefix(20).allSatisfy { $0 == nil })
+        #expect(waits.suffix(10).allSatisfy { $0 == .milliseconds(200) }, "\(waits)")
+        #expect(accounts.takeNotification(from: "bob") == nil)
+        time.advance(by: .seconds(1))
+        let allowed = (0..<10).filter { _ in accounts.takeNotification(from: "alice") == nil }.count
+        #expect(allowed == 5)
+    }
+
+    @Test("the notification buckets stay within the token store's capacity: a full bucket or a signed-out user's is forgotten first")
+    func notificationBucketsAreBounded() throws {
+        let time = ManualTime()
+        let accounts = Accounts(limits: TokenStore.Limits(perUser: 8, capacity: 3, idleEviction: .seconds(3600)), now: { time.now })
+        for user in ["a", "b", "c"] {
+            _ = try accounts.signIn(user)
+            #expect(accounts.takeNotification(from: user) == nil)
+        }
+        #expect(accounts.notificationBucketCount == 3)
+        // An hour later a's token makes room for d's; a's bucket makes room for d's.
+        time.advance(by: .seconds(3601))
+        for user in ["b", "c"] { #expect(accounts.takeNotification(from: user) == nil) }
+        guard case .token = try accounts.signIn("d") else { Issue.record("d refused"); return }
+        #expect(accounts.takeNotification(from: "d") == nil)
+        #expect(accounts.notificationBucketCount == 3)
+        // Every user signed in and recently sending: the fullest bucket, here a fresh one's
+        // equal, makes room, and nobody is refused for want of a bucket.
+        var limits = PerUserRate(rate: 5, burst: 20, capacity: 2)
+        let now = ContinuousClock.now
+        for _ in 0..<20 { _ = limits.take(for: "x", at: now) { _ in true } }
+        _ = limits.take(for: "y", at: now) { _ in true }
+        #expect(limits.take(for: "z", at: now) { _ in true } == nil)
+        #expect(limits.bucketCount == 2)
+        #expect(limits.take(for: "x", at: now) { _ in true } != nil, "x's empty bucket is kept; y's, the fullest, made room")
     }
 
     /// Found by the attack run: eight sign-ins under alice's name used to forget her token.

@@ -217,6 +217,17 @@ struct EventSourceNetworkTests {
         }
     }
 
+    /// Found by the attack run: `getaddrinfo(127.0.0.1.): Name or service not known failed: No
+    /// route to host (errno 113)`, a made-up errno after getaddrinfo's own message.
+    @Test("a failed name lookup says getaddrinfo's own message, and no errno it did not set")
+    func aFailedLookupSaysWhy() throws {
+        let error = #expect(throws: SocketError.self) { try Socket.lookup("127.0.0.1.", port: 80, numericOnly: true) }
+        #expect(error?.description == "getaddrinfo(127.0.0.1.) failed: \(String(cString: gai_strerror(EAI_NONAME)))")
+        #expect(error?.operation == "getaddrinfo(127.0.0.1.)")
+        // A system call's error still names its errno.
+        #expect(SocketError("connect", code: ECONNREFUSED).description == "connect failed: Connection refused (errno 111)")
+    }
+
     @Test("a POST stream sends its method, body and Content-Length; on reconnection the same request again with Last-Event-ID", arguments: transports)
     func postStream(transport: EventSource.Transport) async throws {
         let body = Array(#"{"model":"m","stream":true}"#.utf8)

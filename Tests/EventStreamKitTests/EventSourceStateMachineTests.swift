@@ -219,6 +219,19 @@ struct EventSourceStateMachineTests {
         #expect(machine.readyState == .closed)
     }
 
+    @Test("giving up always says why: the last error, or that the server ended the stream")
+    func attemptLimitSaysWhy() throws {
+        var ending = try machine { $0.maxReconnectAttempts = 0 }
+        var generator = SeededGenerator(seed: 7)
+        _ = ending.received(status: 200, headers: Self.sse, at: Self.t0)
+        guard case .fail(let ended) = ending.connectionEnded(.endOfStream, at: Self.t0, using: &generator) else { Issue.record("no limit"); return }
+        #expect(ended.description == "gave up after 1 failed attempt in a row: the server ended the stream")
+        #expect(ended.underlying == nil, "a stream that ended is no error")
+        var refused = try machine { $0.maxReconnectAttempts = 0 }
+        guard case .fail(let error) = refused.connectionEnded(.network(SocketError("connect", code: ECONNREFUSED)), at: Self.t0, using: &generator) else { Issue.record("no limit"); return }
+        #expect(error.description == "gave up after 1 failed attempt in a row: connect failed: Connection refused (errno 111)")
+    }
+
     // MARK: Hostile numbers, URLs and redirects
 
     @Test("a server's retry saturates at maximumRetry and never goes under minimumRetry; no value traps", arguments: [

@@ -87,6 +87,48 @@ struct HTTPServerProtocolTests {
         await server.stop()
     }
 
+    /// Docs/HTTPServer.md: a handler's `HTTPError` keeps a keep-alive connection open; a refused
+    /// stream (its resolver's `HTTPError` here) answers `Connection: close` and closes it.
+    @Test func aRefusedStreamClosesTheConnectionAHandlerErrorDoesNot() async throws {
+        let server = try TestServer.start { _ in } routes: { router, _ in
+            router.get("/forbidden") { _ in throw HTTPError(.forbidden, "not you") }
+        }
+        let client = try server.client()
+        try await client.send("GET /forbidden HTTP/1.1\r\nHost: t\r\n\r\n")
+        let handlerError = try await client.read { $0.hasSuffix("not you\n") }
+        #expect(handlerError.hasPrefix("HTTP/1.1 403 ") && !handlerError.contains("Connection: close"), "\(handlerError)")
+        // The same connection, still open: a stream without a user is refused, and closed.
+        try await client.send("GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        let refusal = try await client.readToEnd()
+        #expect(refusal.hasPrefix("HTTP/1.1 401 ") && refusal.contains("\r\nConnection: close\r\n"), "\(refusal)")
+        #expect(refusal.hasSuffix("who are you?\n"))
+        client.close()
+        await server.stop()
+    }
+
+    /// Found by the attack run: a 404 echoes the decoded path as `text/plain`. Every answer
+    /// the server writes itself says `nosniff`, so that no browser reads one as HTML or script.
+    @Test(arguments: [
+        ("GET /%3Cscript%3Ealert(1)%3C/script%3E HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "404"),
+        ("DELETE /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "405"),
+        ("GET /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "401"),
+        ("HEAD /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "401"),
+        ("GET /forbidden HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "403"),
+        ("GARBAGE\r\n\r\n", "400"),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9999999\r\n\r\n", "413"),
+        ("GET /hello HTTP/2.0\r\n\r\n", "505"),
+    ])
+    func everyAnswerTheServerWritesItselfSaysNosniff(request: String, status: String) async throws {
+        let server = try TestServer.start { _ in } routes: { router, _ in
+            router.get("/forbidden") { _ in throw HTTPError(.forbidden, "not you") }
+        }
+        let response = try await server.exchange(request)
+        #expect(response.hasPrefix("HTTP/1.1 \(status) "), "\(response)")
+        #expect(response.contains("\r\nX-Content-Type-Options: nosniff\r\n"), "\(response)")
+        if status == "404" { #expect(response.hasSuffix("no route for /<script>alert(1)</script>\n")) }
+        await server.stop()
+    }
+
     /// An error answer is not destroyed by an RST: the server reads what the client already
     /// sent before closing (RFC 9112 §9.6).
     @Test func anErrorAnswerSurvivesUnreadInput() async throws {

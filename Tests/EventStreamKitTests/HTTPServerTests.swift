@@ -100,6 +100,7 @@ struct HTTPServerTests {
         let response = try await server.exchange("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(response.hasPrefix("HTTP/1.1 503 "))
         #expect(response.contains("Retry-After: 1\r\n"))
+        #expect(response.contains("X-Content-Type-Options: nosniff\r\n"))
         holder.close()
         await server.stop()
     }

@@ -73,6 +73,44 @@ struct ListenCommandTests {
         }
     }
 
+    /// Found by the attack run: `gave up after 1 failed attempt in a row`, and nothing on why.
+    @Test("giving up names the last failure: a refused connection, a stream the server ended")
+    func gaveUpSaysWhy() async throws {
+        // A port nobody listens on: a server's, once it has stopped.
+        let closedURL = try await withScriptedServer({ _ in [] }) { $0.url }
+        let refused = try DemoProcess(["listen", closedURL, "--max-attempts", "1"])
+        try await waitUntil("the demo to give up") { !refused.isRunning && refused.stderrText.hasSuffix("\n") }
+        #expect(refused.stderrText == "EventStreamDemo listen: gave up after 1 failed attempt in a row: connect failed: Connection refused (errno 111)\n")
+        try await withScriptedServer({ _ in [.streamHead, .close] }) { server in
+            let demo = try DemoProcess(["listen", server.url, "--max-attempts", "1"])
+            defer { demo.terminate() }
+            try await waitUntil("the demo to give up") { !demo.isRunning && demo.stderrText.hasSuffix("\n") }
+            #expect(demo.status == 1)
+            #expect(demo.stderrText == "EventStreamDemo listen: gave up after 1 failed attempt in a row: the server ended the stream\n")
+        }
+    }
+
+    @Test("--sensitive-header keeps a header from another origin after a redirect; without it the header goes along")
+    func sensitiveHeader() async throws {
+        for sensitive in [true, false] {
+            try await withScriptedServer({ _ in [.streamHead, .send("data: elsewhere\n\n"), .holdOpen] }) { target in
+                try await withScriptedServer({ _ in [.send("HTTP/1.1 307 Temporary Redirect\r\nLocation: \(target.url)\r\nContent-Length: 0\r\n\r\n"), .close] }) { origin in
+                    let flags = sensitive ? ["--sensitive-header", "x-api-key"] : []
+                    let demo = try DemoProcess(["listen", origin.url, "-H", "X-Api-Key: k", "-H", "X-Trace: 1"] + flags)
+                    defer { demo.terminate() }
+                    try await waitUntil("the event from the other origin") { demo.stdoutLines.count == 1 }
+                    #expect(origin.requests.first?.header("X-Api-Key") == "k")
+                    let forwarded = try #require(target.requests.first)
+                    #expect(forwarded.header("X-Api-Key") == (sensitive ? nil : "k"), "stderr: \(demo.stderrText)")
+                    #expect(forwarded.header("X-Trace") == "1")
+                }
+            }
+        }
+        let invalid = try DemoProcess(["listen", "http://127.0.0.1:1/", "--sensitive-header", "X-Api-Key:"])
+        try await waitUntil("the demo to exit") { !invalid.isRunning && invalid.stderrText.hasSuffix("\n") }
+        #expect(invalid.status == 2, "\(invalid.stderrText)")
+    }
+
     @Test("--data sends a POST body with its length; --help answers on every subcommand")
     func postAndHelp() async throws {
         try await withScriptedServer({ _ in [.streamHead, .send("data: [DONE]\n\n"), .close] }) { server in

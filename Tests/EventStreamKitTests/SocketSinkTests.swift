@@ -136,6 +136,9 @@ struct SocketSinkTests {
         }
         #expect(error?.framesWritten == 0)
         #expect(error?.underlying is SocketError)
+        // What a client prints (`listen`'s "attempt 1 failed: ..."): the cause, not a dump.
+        let said = String(describing: try #require(error))
+        #expect(said == String(describing: try #require(error?.underlying)) && said.hasPrefix("sendmsg failed: "), "\(said)")
         poller.forget(writer.fd)
         await poller.shutdown()
         writer.close()

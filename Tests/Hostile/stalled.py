@@ -106,7 +106,6 @@ def main():
             try:
                 status, body, _ = H.http_get(server.port, "/stats", 5)
                 stats = json.loads(body)
-                stats.pop("sources", None)
             except Exception as e:  # noqa: BLE001
                 stats = f"{type(e).__name__}: {e}"
             alive = server.alive()

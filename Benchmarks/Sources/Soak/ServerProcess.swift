@@ -27,8 +27,9 @@ final class ServerProcess: Sendable {
     init(binary: String, backlog: Int) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        // Thousands of users sign in at the start: above the demo's default sign-in rate.
-        process.arguments = ["serve", "--port", "0", "--news-interval", "0", "--backlog", String(backlog), "--signin-rate", "10000"]
+        // Thousands of users sign in at the start: above the demo's default sign-in rate; and
+        // one user publishes everything (hundreds a second): above its per-user notify rate.
+        process.arguments = ["serve", "--port", "0", "--news-interval", "0", "--backlog", String(backlog), "--signin-rate", "10000", "--notify-rate", "100000"]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice

@@ -108,9 +108,13 @@ public struct EventSourceError: Error, CustomStringConvertible, Sendable {
         EventSourceError(.invalidResponse, "invalid HTTP response: \(why)")
     }
 
-    static func reconnectLimitReached(attempts: Int, lastError: (any Error)?) -> EventSourceError {
-        let cause = lastError.map { ": \($0)" } ?? ""
-        return EventSourceError(.reconnectLimitReached, "gave up after \(attempts) failed attempt\(attempts == 1 ? "" : "s") in a row\(cause)", underlying: lastError)
+    /// - Parameters:
+    ///   - lastError: The last attempt's error, if it was one.
+    ///   - failure: How the last attempt ended: said when there is no error (the server ended
+    ///     the stream), so that giving up always says why.
+    static func reconnectLimitReached(attempts: Int, lastError: (any Error)?, failure: EventSource.ConnectionFailure) -> EventSourceError {
+        let cause = lastError.map { "\($0)" } ?? failure.description
+        return EventSourceError(.reconnectLimitReached, "gave up after \(attempts) failed attempt\(attempts == 1 ? "" : "s") in a row: \(cause)", underlying: lastError)
     }
 
     static func invalidRequest(_ why: String) -> EventSourceError {

@@ -26,7 +26,7 @@ extension Socket {
         return try result.get()
     }
 
-    private static func lookup(_ host: String, port: UInt16, numericOnly: Bool) throws(SocketError) -> [Address] {
+    static func lookup(_ host: String, port: UInt16, numericOnly: Bool) throws(SocketError) -> [Address] {
         var hints = addrinfo()
         #if canImport(Glibc)
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -37,7 +37,10 @@ extension Socket {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0 else {
-            throw SocketError("getaddrinfo(\(host)): \(String(cString: gai_strerror(status)))", code: EHOSTUNREACH)
+            // getaddrinfo reports through its return value, not errno (EAI_SYSTEM aside): the
+            // code is a stand-in for callers that look at it; the message is getaddrinfo's.
+            let detail = status == EAI_SYSTEM ? nil : String(cString: gai_strerror(status))
+            throw SocketError("getaddrinfo(\(host))", code: status == EAI_SYSTEM ? errno : EHOSTUNREACH, detail: detail)
         }
         defer { freeaddrinfo(list) }
         var addresses: [Address] = []

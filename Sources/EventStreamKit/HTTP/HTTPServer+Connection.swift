@@ -54,7 +54,7 @@ extension HTTPServer {
                 }
             } catch let error as HTTPParseError {
                 configuration.logger(.warning, "refused a request (\(error.status.code)): \(error.message)")
-                let response = HTTPResponse(status: error.status, text: error.message + "\n")
+                let response = HTTPResponse.generated(error.status, error.message + "\n")
                 guard (try? await write(responseBytes(response, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)) != nil else { return }
                 await lingerAndClose(socket, handle: handle)
                 return

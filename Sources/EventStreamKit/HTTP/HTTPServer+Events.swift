@@ -18,10 +18,10 @@ extension HTTPServer {
             connection = try await route.open(request, SourceResolution(server: self, handle: handle))
         } catch let error as HTTPError {
             logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
-            try await send(HTTPResponse(status: error.status, text: error.message + "\n"), to: request, on: socket, handle: handle, keepAlive: false)
+            try await send(.generated(error.status, error.message + "\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch let error as EventServerError {
-            var refusal = HTTPResponse(status: .conflict, text: "\(error)\n")
+            var refusal = HTTPResponse.generated(.conflict, "\(error)\n")
             if error.code != .duplicateSource {
                 // Shutting down: come back no sooner than the streams it ended were told.
                 refusal.status = .serviceUnavailable
@@ -33,7 +33,7 @@ extension HTTPServer {
             return .close
         } catch {
             logger(.error, "500 \(request.path): source resolver failed: \(error)")
-            try await send(HTTPResponse(status: .internalServerError, text: "internal error\n"), to: request, on: socket, handle: handle, keepAlive: false)
+            try await send(.generated(.internalServerError, "internal error\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         }
 

@@ -18,10 +18,10 @@ extension HTTPServer {
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             logger(.info, "404 \(request.method) \(request.path)")
-            response = HTTPResponse(status: .notFound, text: "no route for \(request.path)\n")
+            response = .generated(.notFound, "no route for \(request.path)\n")
         case .methodNotAllowed(let allowed):
             logger(.info, "405 \(request.method) \(request.path)")
-            var refusal = HTTPResponse(status: .methodNotAllowed, text: "\(request.method) is not allowed on \(request.path)\n")
+            var refusal = HTTPResponse.generated(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)\n")
             refusal.headers.add("Allow", allowed.joined(separator: ", "))
             response = refusal
         case .preflight(let allowed):
@@ -38,10 +38,10 @@ extension HTTPServer {
                 response = try await handler(request)
             } catch let error as HTTPError {
                 logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
-                response = HTTPResponse(status: error.status, text: error.message + "\n")
+                response = .generated(error.status, error.message + "\n")
             } catch {
                 logger(.error, "500 \(request.method) \(request.path): \(error)")
-                response = HTTPResponse(status: .internalServerError, text: "internal error\n")
+                response = .generated(.internalServerError, "internal error\n")
             }
         case .route(.events(let route)):
             if request.method == "HEAD" { return try await answerHead(of: route, for: request, on: socket, handle: handle) }
@@ -58,9 +58,9 @@ extension HTTPServer {
             try await route.check(request, SourceResolution(server: self, handle: handle))
             for (name, value) in route.hub.responseHeaders { response.headers.add(name, value) }
         } catch let error as HTTPError {
-            response = HTTPResponse(status: error.status, text: error.message + "\n")
+            response = .generated(error.status, error.message + "\n")
         } catch {
-            response = HTTPResponse(status: .internalServerError, text: "internal error\n")
+            response = .generated(.internalServerError, "internal error\n")
         }
         try await send(response, to: request, on: socket, handle: handle, keepAlive: request.head.keepAlive, streamed: response.status == .ok)
         return Outcome(keepAlive: request.head.keepAlive)
@@ -71,12 +71,23 @@ extension HTTPServer {
         var bytes = responseBytes(response, minorVersion: request.head.minorVersion, isHead: request.method == "HEAD", keepAlive: keepAlive, streamed: streamed)
         if bytes.isEmpty {
             configuration.logger(.error, "500 \(request.method) \(request.path): the handler's response has a header field with CR, LF or NUL, or an invalid name")
-            bytes = responseBytes(HTTPResponse(status: .internalServerError, text: "internal error\n"), minorVersion: request.head.minorVersion, isHead: false, keepAlive: false)
+            bytes = responseBytes(.generated(.internalServerError, "internal error\n"), minorVersion: request.head.minorVersion, isHead: false, keepAlive: false)
         }
         try await write(bytes, to: socket, handle: handle)
     }
 
     func responseBytes(_ response: HTTPResponse, minorVersion: Int, isHead: Bool, keepAlive: Bool, streamed: Bool = false) -> [UInt8] {
         response.serialized(minorVersion: minorVersion, isHead: isHead, keepAlive: keepAlive, streamed: streamed, extraHeaders: router.corsHeaders) ?? []
+    }
+}
+
+extension HTTPResponse {
+    /// A plain-text answer the server writes itself (a refusal, a 404, a 500, a handler's or
+    /// resolver's `HTTPError`), with `X-Content-Type-Options: nosniff`: its text may echo the
+    /// request (a 404 names the decoded path), and a browser must not sniff it into HTML.
+    static func generated(_ status: HTTPStatus, _ text: String) -> HTTPResponse {
+        var response = HTTPResponse(status: status, text: text)
+        response.headers.add("X-Content-Type-Options", "nosniff")
+        return response
     }
 }

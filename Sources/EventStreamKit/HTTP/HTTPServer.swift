@@ -387,9 +387,10 @@ public final class HTTPServer: Sendable {
     /// How long a lingering close waits for the client to finish sending.
     static let lingerTimeout: Duration = .seconds(2)
 
+    /// A prebuilt plain-text answer, with `nosniff` as ``HTTPResponse/generated(_:_:)``'s.
     static func statusResponse(_ status: HTTPStatus, extra: [(String, String)] = [], message: String? = nil, keepAlive: Bool = false) -> [UInt8] {
         let body = Array(((message ?? status.reason) + "\n").utf8)
-        var head = "HTTP/1.1 \(status.code) \(status.reason)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.count)\r\n"
+        var head = "HTTP/1.1 \(status.code) \(status.reason)\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: \(body.count)\r\n"
         for (name, value) in extra { head += "\(name): \(value)\r\n" }
         head += keepAlive ? "\r\n" : "Connection: close\r\n\r\n"
         return Array(head.utf8) + body

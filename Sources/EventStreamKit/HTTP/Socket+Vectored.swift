@@ -127,7 +127,12 @@ extension Socket.VectoredCursor {
 /// A vectored write that stopped part-way: the frames before `framesWritten` reached the
 /// kernel whole, the rest did not (``EventConnection/run(writingTo:)`` counts those as
 /// dropped, so that every frame is either written or counted).
-struct UnfinishedWrite: Error {
+///
+/// Described as its cause alone: it reaches people (a client's "attempt 1 failed: …"), for
+/// whom the frame count means nothing.
+struct UnfinishedWrite: Error, CustomStringConvertible {
     let framesWritten: Int
     let underlying: any Error
+
+    var description: String { "\(underlying)" }
 }

@@ -10,13 +10,19 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
     public let operation: String
     /// The `errno` it set.
     public let code: Int32
+    /// What went wrong, for a call that does not report through `errno` (`getaddrinfo`):
+    /// said instead of `code`'s `strerror`, which would describe some other, stale failure.
+    let detail: String?
 
-    init(_ operation: String, code: Int32 = errno) {
+    init(_ operation: String, code: Int32 = errno, detail: String? = nil) {
         self.operation = operation
         self.code = code
+        self.detail = detail
     }
 
-    public var description: String { "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))" }
+    public var description: String {
+        "\(operation) failed: \(detail ?? "\(String(cString: strerror(code))) (errno \(code))")"
+    }
 }
 
 /// A non-blocking socket descriptor. A plain value: whoever owns it closes it, once.
