@@ -91,15 +91,14 @@ struct EventSourceNetworkTests {
                 $0.minimumRetry = .seconds(30)
             })
             let log = StateLog(source)
-            let started = ContinuousClock.now
             let reader = Task { for try await _ in source {} }
             try await waitUntil("the attempt timed out", timeout: .seconds(10)) { log.all.contains("retrying after connect timeout") }
-            let elapsed = started.duration(to: .now)
             source.close()
             _ = try await reader.value
-            // Per hop, no hop would ever time out: ten redirects, then tooManyRedirects.
+            // Per hop, no hop would ever time out: ten redirects, then tooManyRedirects, and
+            // no "retrying after connect timeout" at all. (No wall-clock bound: CI's loaded
+            // machine took 6 s to notice what took 0.5 s.)
             #expect(server.requests.count <= 5, "\(server.requests.count) hops in 500 ms of 150 ms each")
-            #expect(elapsed < .seconds(5), "one 500 ms deadline for the attempt (generous for a loaded machine): \(elapsed)")
         }
     }
 
