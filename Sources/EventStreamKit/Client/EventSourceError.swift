@@ -110,10 +110,11 @@ public struct EventSourceError: Error, CustomStringConvertible, Sendable {
 
     /// - Parameters:
     ///   - lastError: The last attempt's error, if it was one.
-    ///   - failure: How the last attempt ended: said when there is no error (the server ended
-    ///     the stream), so that giving up always says why.
-    static func reconnectLimitReached(attempts: Int, lastError: (any Error)?, failure: EventSource.ConnectionFailure) -> EventSourceError {
-        let cause = lastError.map { "\($0)" } ?? failure.description
+    ///   - ending: How the last attempt ended: said when there is no error (the server ended
+    ///     the stream), so that giving up always says why. (A string, not the failure itself,
+    ///     so that this file builds alone in the fuzz targets.)
+    static func reconnectLimitReached(attempts: Int, lastError: (any Error)?, ending: String) -> EventSourceError {
+        let cause = lastError.map { "\($0)" } ?? ending
         return EventSourceError(.reconnectLimitReached, "gave up after \(attempts) failed attempt\(attempts == 1 ? "" : "s") in a row: \(cause)", underlying: lastError)
     }
 

@@ -232,7 +232,7 @@ struct EventSourceStateMachine {
         attemptsWithoutEvents = delivered ? 0 : attemptsWithoutEvents + 1
         if let limit = configuration.maxReconnectAttempts, attemptsWithoutEvents > limit {
             readyState = .closed
-            return .fail(.reconnectLimitReached(attempts: attemptsWithoutEvents, lastError: underlying(failure), failure: failure))
+            return .fail(.reconnectLimitReached(attempts: attemptsWithoutEvents, lastError: underlying(failure), ending: failure.description))
         }
         readyState = .connecting
         restoreOriginal()
