@@ -69,6 +69,44 @@ struct RedisEventLogTests {
         #expect(recorder.epochChanges.isEmpty)
     }
 
+    @Test("300 replays at once share a few reads on one connection, and each gets exactly its own slice of the log")
+    func concurrentRangesShareReads() async throws {
+        let redis = try await RedisProcess()
+        let log = RedisEventLog(endpoint: redis.endpoint, stream: RedisEventStream(name: "hub", maxLength: 100_000))
+        _ = try await log.append((1...500).map { Array("e\($0)".utf8) })
+        let monitor = try await RedisConnection.connect(to: redis.endpoint)
+        defer { monitor.close() }
+        func connectionsReceived() async throws -> Int {
+            let info = try await monitor.send([RESPValue.command(["INFO", "stats"])])[0].string ?? ""
+            let line = info.split(separator: "\r\n").first { $0.hasPrefix("total_connections_received:") }
+            return try #require(line.flatMap { Int($0.split(separator: ":")[1]) })
+        }
+        let before = try await connectionsReceived()
+        var generator = SeededGenerator(seed: 7)
+        let asks = (0..<300).map { _ in
+            let after = UInt64.random(in: 0..<500, using: &generator)
+            return (after, UInt64.random(in: after...500, using: &generator))
+        }
+        let slices = try await withThrowingTaskGroup(of: (Int, [RedisEventStream.Record]).self) { group in
+            for (index, ask) in asks.enumerated() {
+                group.addTask { (index, try await log.range(after: ask.0, through: ask.1)) }
+            }
+            return try await group.reduce(into: [Int: [RedisEventStream.Record]]()) { $0[$1.0] = $1.1 }
+        }
+        for (index, ask) in asks.enumerated() {
+            let expected = ask.1 > ask.0 ? (ask.0 + 1...ask.1).map { "e\($0)" } : []
+            #expect(texts(slices[index] ?? []) == expected, "after \(ask.0) through \(ask.1)")
+        }
+        // One connection for every read (the append's is separate and was opened before).
+        #expect(try await connectionsReceived() - before == 1)
+        // A failed read fails every read of its batch, and the next read connects again.
+        redis.kill()
+        try await waitUntil("redis-server to exit") { !redis.isRunning }
+        await #expect(throws: RedisError.self) { try await log.range(after: 1, through: 3) }
+        try await redis.restart()
+        #expect(try await log.range(after: 1, through: 3).isEmpty, "the restarted server has no data")
+    }
+
     @Test("Redis stops and comes back with its data: appends throw at once meanwhile; the tail reports one outage and resumes from its cursor, nothing lost or repeated")
     func outageWithData() async throws {
         let redis = try await RedisProcess(extraArguments: ["--appendonly", "yes", "--appendfsync", "always"])

@@ -40,6 +40,9 @@ actor RedisEventLog {
     private var connection: RedisConnection?
     private var waiting: [(payloads: [[UInt8]], continuation: CheckedContinuation<(epoch: String, first: UInt64), any Error>)] = []
     private var isFlushing = false
+    private var rangeConnection: RedisConnection?
+    private var rangesWaiting: [(after: UInt64, through: UInt64, continuation: CheckedContinuation<Result<[RedisEventStream.Record], any Error>, Never>)] = []
+    private var isReadingRanges = false
 
     init(endpoint: RedisEndpoint, stream: RedisEventStream, timeout: Duration = .seconds(2)) {
         self.endpoint = endpoint
@@ -157,15 +160,62 @@ actor RedisEventLog {
         }
     }
 
-    /// The records after `sequence` up to `last`, read on a connection of their own (a
-    /// replay must not wait behind appends, nor they behind it).
-    nonisolated func range(after sequence: UInt64, through last: UInt64) async throws -> [RedisEventStream.Record] {
+    /// The records after `sequence` up to `last`, in order (fewer if the log no longer holds
+    /// them all: the caller checks).
+    ///
+    /// Reads share one connection of their own (a replay must not wait behind appends, nor
+    /// they behind it), and the reads asked for while one is under way are served together
+    /// by one `XRANGE` over their union: ten thousand clients reconnecting at once cost a
+    /// handful of reads, not ten thousand connections.
+    func range(after sequence: UInt64, through last: UInt64) async throws -> [RedisEventStream.Record] {
         guard last > sequence else { return [] }
-        let connection = try await RedisConnection.connect(to: endpoint, timeout: timeout)
-        defer { connection.close() }
-        let count = Int(clamping: last - sequence)
-        let reply = try await connection.send([stream.rangeCommand(after: sequence, count: count)], timeout: timeout)
-        return try stream.rangeResult(reply[0]).filter { $0.sequence <= last }
+        let result = await withCheckedContinuation { continuation in
+            rangesWaiting.append((sequence, last, continuation))
+            guard !isReadingRanges else { return }
+            isReadingRanges = true
+            // Ends when no read is waiting; every waiting read is resumed before it does.
+            Task { await self.readRanges() }
+        }
+        return try result.get()
+    }
+
+    private func readRanges() async {
+        while !rangesWaiting.isEmpty {
+            let batch = rangesWaiting
+            rangesWaiting = []
+            let after = batch.map(\.after).min()!
+            let through = batch.map(\.through).max()!
+            let result: Result<[RedisEventStream.Record], RedisError>
+            do throws(RedisError) {
+                let connection = try await rangeConnected()
+                let reply = try await connection.send([stream.rangeCommand(after: after, count: Int(clamping: through - after))], timeout: timeout)
+                result = .success(try stream.rangeResult(reply[0]))
+            } catch {
+                rangeConnection?.close()
+                rangeConnection = nil
+                result = .failure(error)
+            }
+            for read in batch {
+                read.continuation.resume(returning: result.map { records in
+                    // Sorted by sequence: each read's slice is found by two binary searches.
+                    let lower = records.partitioningIndex { $0.sequence > read.after }
+                    let upper = records.partitioningIndex { $0.sequence > read.through }
+                    return lower < upper ? Array(records[lower..<upper]) : []
+                }.mapError { $0 })
+            }
+        }
+        isReadingRanges = false
+    }
+
+    private func rangeConnected() async throws(RedisError) -> RedisConnection {
+        if let rangeConnection {
+            if rangeConnection.isUsable { return rangeConnection }
+            rangeConnection.close()
+            self.rangeConnection = nil
+        }
+        let fresh = try await RedisConnection.connect(to: endpoint, timeout: timeout)
+        rangeConnection = fresh
+        return fresh
     }
 
     /// The end of the log now (creating its epoch if it has none): where a node that starts
@@ -211,5 +261,25 @@ actor RedisEventLog {
             await deliver(.epochChanged(from: cursor.epoch, to: epoch))
             cursor = Cursor(epoch: epoch, sequence: 0)
         }
+    }
+}
+
+extension RandomAccessCollection {
+    /// The first index whose element satisfies `predicate`, which must be false for a prefix
+    /// of the collection and true for the rest; `endIndex` if none does.
+    func partitioningIndex(where predicate: (Element) -> Bool) -> Index {
+        var low = startIndex
+        var count = self.count
+        while count > 0 {
+            let half = count / 2
+            let middle = index(low, offsetBy: half)
+            if predicate(self[middle]) {
+                count = half
+            } else {
+                low = index(after: middle)
+                count -= half + 1
+            }
+        }
+        return low
     }
 }
