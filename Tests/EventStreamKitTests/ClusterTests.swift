@@ -168,6 +168,24 @@ struct ClusterReplayTests {
         for task in tasks { await task.value }
     }
 
+    @Test("a forged Last-Event-ID ahead of the log: the gap signal and live events at once, not a wait for the log to reach it")
+    func forgedFutureIDIsAGap() async throws {
+        let redis = try await RedisProcess()
+        let hubs = [try Self.hub(on: redis, backlog: 100)]
+        let tasks = try await Self.start(hubs)
+        let first = try await hubs[0].send("one", as: Self.note)
+        let epoch = try #require(first.split(separator: "-").first)
+        let forged = StreamRecorder(try await hubs[0].connect(source: "mallory", lastEventID: "\(epoch)-1000000"))
+        _ = try await hubs[0].send("live", as: Self.note)
+        let events = try await forged.waitForEvents(2)
+        #expect(events.map(\.type) == ["gap", "note"])
+        #expect(events.last?.data == "live")
+        #expect(await hubs[0].clusterFloors.isEmpty, "no floor is left for the forged claim")
+        await forged.cancel()
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
     @Test("a quiet client stays inside the log's window: heartbeats carry the log's ID, so after the log moved far on, its reconnection is no gap")
     func quietClientStaysInTheWindow() async throws {
         let redis = try await RedisProcess()

@@ -162,6 +162,21 @@ extension EventServer {
         return deliveries
     }
 
+    /// Whether the log has a record `sequence` in the current epoch: whether a client that
+    /// claims to have seen it, beyond what this node delivered, can have. One read of one
+    /// record (shared with other replays); `true` if Redis cannot say, so that a real claim
+    /// never costs a false gap.
+    func clusterLogHolds(_ sequence: UInt64, _ link: ClusterLink) async -> Bool {
+        guard sequence > 0 else { return true }
+        let epoch = clusterEpoch
+        do {
+            let records = try await link.log.range(after: sequence - 1, through: sequence)
+            return records.first.map { $0.sequence == sequence && $0.epoch == epoch } ?? false
+        } catch {
+            return true
+        }
+    }
+
     /// The heartbeat of a connection in a cluster: an event with only the log's current ID
     /// (it dispatches nothing, but moves the client's last event ID forward), so that a
     /// client addressed rarely does not fall out of the log's window; a plain comment for a

@@ -188,6 +188,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         if let retry { first.append(Self.retryDelivery(retry)) }
         var hasGap = false
         var clusterFetch: (UInt64, UInt64)?
+        var clusterClaim: UInt64?
         if let lastEventID {
             switch backlog.position(of: lastEventID) {
             case .after(let sequence):
@@ -199,7 +200,9 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             case .gap:
                 switch clusterReplay(of: lastEventID) {
                 case .none: hasGap = true
-                case .ahead(let floor): clusterFloors[id] = floor
+                case .ahead(let floor):
+                    clusterFloors[id] = floor
+                    clusterClaim = floor
                 case .fetch(let after, let through): clusterFetch = (after, through)
                 }
             }
@@ -215,6 +218,12 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             } else {
                 hasGap = true
             }
+        }
+        if let claim = clusterClaim, let cluster, await !clusterLogHolds(claim, cluster) {
+            // An ID the log never had (forged, or from before a rollback): the client gets the
+            // gap signal and live events, instead of waiting for the log to reach its claim.
+            clusterFloors[id] = nil
+            hasGap = true
         }
 
         if let lastEventID {
