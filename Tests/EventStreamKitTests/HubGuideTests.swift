@@ -29,6 +29,18 @@ struct HubGuideTests {
         #expect { try EventServer<String>(cluster: .init(redisURL: "http://not-redis")) } throws: { ($0 as? EventServerError)?.code == .invalidCluster }
     }
 
+    @Test("Docs/Cluster.md's snippet: a URL with a password and a database, a name and a log length; nothing connects before run()")
+    func clusterGuideSnippet() async throws {
+        let configuration = EventServer<String>.Configuration()
+        // Docs/Cluster.md, first snippet:
+        let hub = try EventServer<String>(
+            configuration: configuration,
+            cluster: .init(redisURL: "redis://:secret@10.0.0.5:6379/2", name: "notifications", logLength: 100_000)
+        )
+        #expect(await hub.clientCount == 0)
+        #expect(await hub.cluster?.log.endpoint == RedisEndpoint(host: "10.0.0.5", port: 6379, password: "secret", database: 2))
+    }
+
     @Test func perUserNotificationsSendingAndChannels() async throws {
         let user = "alice"
         let lastEventIDHeader: String? = nil
