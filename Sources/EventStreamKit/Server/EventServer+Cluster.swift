@@ -3,9 +3,12 @@ extension EventServer {
     /// log, in one order, so a send on any node reaches every node's connections and any node
     /// can replay after any node's event ID.
     ///
-    /// Work in progress (issue 15): sends and delivery go through the log, and replay works
-    /// from each node's cache of the log; replay of IDs older than the cache, clients ahead of
-    /// a node's tail, and ID-carrying heartbeats are not done yet.
+    /// Sends and delivery go through the log; replay works from each node's cache of the
+    /// log, from the log itself, and for clients ahead of a node's tail; heartbeats carry the
+    /// log's ID. Each node also keeps its connection counts in Redis
+    /// (``EventServer/clusterClientCount(source:)``), reports its link with the log in
+    /// ``EventServer/lifecycleEvents(bufferSize:)`` and ``EventServer/clusterStatus``, and
+    /// acts on close records (``EventServer/closeEverywhere(source:)``).
     public struct Cluster: Sendable {
         /// `redis://[[user]:password@]host[:port][/database]`.
         public var redisURL: String

@@ -79,7 +79,7 @@ extension EventServer {
     /// change soon after it happens. Changes that come while a write is out are coalesced
     /// into the next one, so Redis sees at most one write in flight per node. A failed
     /// write is retried at the next wake (the changed sources are kept; their counts are
-    /// read again then).
+    /// read again then). Why it is built so: `Docs/Decisions/0009-cluster-presence.md`.
     nonisolated func writePresence(_ link: ClusterLink) async {
         await withDiscardingTaskGroup { group in
             group.addTask {
