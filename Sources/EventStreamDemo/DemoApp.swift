@@ -215,7 +215,7 @@ struct DemoApp: Sendable {
         }
     }
 
-    /// Logs one line per connect and disconnect, until the hub shuts down.
+    /// Logs one line per connect and disconnect, and per cluster event, until the hub shuts down.
     func logConnections() async {
         for await event in await hub.lifecycleEvents() {
             switch event {
@@ -229,6 +229,8 @@ struct DemoApp: Sendable {
                 log("dropped \(count) events for slow client \(source) \(connection)")
             case .disconnected(let source, let connection, let reason):
                 log("disconnect \(source) \(connection) (\(reason))")
+            case .cluster(let event):
+                log("cluster \(event)")
             }
         }
     }

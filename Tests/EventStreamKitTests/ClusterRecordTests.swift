@@ -29,9 +29,41 @@ struct ClusterRecordTests {
         for length in 0..<bytes.count {
             #expect(throws: RedisError.self, "cut at \(length)") { try ClusterRecord(bytes: Array(bytes.prefix(length))) }
         }
-        #expect(throws: RedisError.self) { try ClusterRecord(bytes: [2] + bytes.dropFirst()) }
+        #expect(throws: RedisError.self) { try ClusterRecord(bytes: [3] + bytes.dropFirst()) }
         #expect(throws: RedisError.self) { try ClusterRecord(bytes: bytes + [0]) }
         // An audience of 4 billion sources in 20 bytes.
         #expect(throws: RedisError.self) { try ClusterRecord(bytes: [1, 1, 0xFF, 0xFF, 0xFF, 0xFF] + Array(repeating: 0, count: 14)) }
+    }
+}
+
+@Suite("ClusterRecord kinds")
+struct ClusterRecordKindTests {
+    @Test("a close record reads back as written, and is version 2; an event is still version 1")
+    func closeRoundTrip() throws {
+        let close = ClusterRecord(kind: .close, audience: .only(["alice"]), name: nil, data: nil)
+        #expect(close.bytes.prefix(2) == [2, 1])
+        #expect(try ClusterRecord(bytes: close.bytes) == close)
+        let event = ClusterRecord(audience: .everyone, name: "n", data: [1])
+        #expect(event.bytes.first == 1)
+        #expect(try ClusterRecord(bytes: event.bytes).kind == .event)
+    }
+
+    @Test("a version-1 record written before kinds existed still decodes, as an event")
+    func oldRecordDecodes() throws {
+        // Version 1, everyone, no name, data "hi", no retry, no comments: the old layout.
+        let old: [UInt8] = [1, 0, 0, 1, 0, 0, 0, 2, 104, 105, 0, 0, 0, 0, 0]
+        let record = try ClusterRecord(bytes: old)
+        #expect(record == ClusterRecord(audience: .everyone, name: nil, data: Array("hi".utf8)))
+    }
+
+    @Test("every truncation of a version-2 record, an unknown kind and trailing bytes are refused")
+    func malformedKind() {
+        let bytes = ClusterRecord(kind: .close, audience: .only(["alice", "bob"]), name: nil, data: nil).bytes
+        for length in 0..<bytes.count {
+            #expect(throws: RedisError.self, "cut at \(length)") { try ClusterRecord(bytes: Array(bytes.prefix(length))) }
+        }
+        #expect(throws: RedisError.self) { try ClusterRecord(bytes: [2, 9] + bytes.dropFirst(2)) }
+        #expect(throws: RedisError.self) { try ClusterRecord(bytes: bytes + [0]) }
+        #expect(throws: RedisError.self) { try ClusterRecord(bytes: [3] + bytes.dropFirst()) }
     }
 }

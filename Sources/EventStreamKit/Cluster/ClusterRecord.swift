@@ -2,10 +2,25 @@
 /// (the log's epoch and sequence make the ID, on every node alike) and without its encoded
 /// frame (each node encodes it once, for its own connections).
 ///
-/// A small length-prefixed binary format, version 1. Decoding checks every length against
-/// what is left, so a record written by anyone with access to Redis cannot make a node read
-/// out of bounds or allocate more than the record's own size.
+/// Most records are events; a control record (``Kind/close``) tells every node to act on its
+/// own connections and is never delivered to a client.
+///
+/// A small length-prefixed binary format. Version 1 is an event: the version byte, then the
+/// body (audience, name, data, retry, comments). Version 2 is the version byte, a kind byte,
+/// then the same body. Events are still written as version 1, so that a node of an older
+/// version reads them during a rolling upgrade (it counts a version-2 record as malformed and
+/// skips it). Decoding checks every length against what is left, so a record written by
+/// anyone with access to Redis cannot make a node read out of bounds or allocate more than
+/// the record's own size.
 struct ClusterRecord: Equatable, Sendable {
+    /// What a record is.
+    enum Kind: UInt8, Equatable, Sendable {
+        /// An event for the audience's connections.
+        case event = 0
+        /// Every node closes its connections of the audience's sources.
+        case close = 1
+    }
+
     enum Audience: Equatable, Sendable {
         case everyone
         case only([String])
@@ -14,16 +29,19 @@ struct ClusterRecord: Equatable, Sendable {
         case everyChannel
     }
 
+    var kind = Kind.event
     var audience: Audience
     var name: String?
     var data: [UInt8]?
     var retry: Duration?
     var comments: [String] = []
 
-    private static let version: UInt8 = 1
+    private static let eventVersion: UInt8 = 1
+    private static let kindVersion: UInt8 = 2
 
     /// The record of `recipients`, their sources encoded with `encode`.
-    init<SourceID>(recipients: Recipients<SourceID>, name: String?, data: [UInt8]?, retry: Duration? = nil, comments: [String] = [], encode: (SourceID) -> String) {
+    init<SourceID>(kind: Kind = .event, recipients: Recipients<SourceID>, name: String?, data: [UInt8]?, retry: Duration? = nil, comments: [String] = [], encode: (SourceID) -> String) {
+        self.kind = kind
         switch recipients.kind {
         case .everyone: audience = .everyone
         case .only(let sources): audience = .only(sources.map(encode).sorted())
@@ -37,7 +55,8 @@ struct ClusterRecord: Equatable, Sendable {
         self.comments = comments
     }
 
-    init(audience: Audience, name: String?, data: [UInt8]?, retry: Duration? = nil, comments: [String] = []) {
+    init(kind: Kind = .event, audience: Audience, name: String?, data: [UInt8]?, retry: Duration? = nil, comments: [String] = []) {
+        self.kind = kind
         self.audience = audience
         self.name = name
         self.data = data
@@ -58,7 +77,7 @@ struct ClusterRecord: Equatable, Sendable {
     }
 
     var bytes: [UInt8] {
-        var out: [UInt8] = [Self.version]
+        var out: [UInt8] = kind == .event ? [Self.eventVersion] : [Self.kindVersion, kind.rawValue]
         switch audience {
         case .everyone: out.append(0)
         case .only(let sources):
@@ -90,10 +109,16 @@ struct ClusterRecord: Equatable, Sendable {
     /// Reads a record.
     ///
     /// - Throws: ``RedisError`` (``RedisError/Code/connectionFailed``) for bytes that are
-    ///   not a version-1 record.
+    ///   not a version-1 or version-2 record of a known kind.
     init(bytes: [UInt8]) throws(RedisError) {
         var reader = Reader(bytes: bytes[...])
-        guard try reader.byte() == Self.version else { throw Reader.malformed }
+        switch try reader.byte() {
+        case Self.eventVersion: kind = .event
+        case Self.kindVersion:
+            guard let known = Kind(rawValue: try reader.byte()) else { throw Reader.malformed }
+            kind = known
+        default: throw Reader.malformed
+        }
         switch try reader.byte() {
         case 0: audience = .everyone
         case 1: audience = .only(try reader.strings())

@@ -38,7 +38,8 @@ actor RedisEventLog {
     /// How long an append may wait for Redis before it throws.
     let timeout: Duration
     private var connection: RedisConnection?
-    private var waiting: [(payloads: [[UInt8]], continuation: CheckedContinuation<(epoch: String, first: UInt64), any Error>)] = []
+    /// Commands waiting for the next pipelined write, in call order.
+    private var waiting: [(command: [UInt8], continuation: CheckedContinuation<RESPValue, any Error>)] = []
     private var isFlushing = false
     private var rangeConnection: RedisConnection?
     private var rangesWaiting: [(after: UInt64, through: UInt64, continuation: CheckedContinuation<Result<[RedisEventStream.Record], any Error>, Never>)] = []
@@ -57,11 +58,20 @@ actor RedisEventLog {
     ///   unless the failure came after Redis ran the script: a timeout cannot tell).
     func append(_ payloads: [[UInt8]]) async throws -> (epoch: String, first: UInt64) {
         precondition(!payloads.isEmpty, "an append needs at least one record")
-        return try await withCheckedThrowingContinuation { continuation in
-            waiting.append((payloads, continuation))
+        return try stream.appendResult(try await call(stream.appendCommand(payloads, candidateEpoch: Self.newEpoch())))
+    }
+
+    /// Sends one command on the shared connection and returns its reply (an error reply
+    /// too: the caller reads it). Every command waiting at one moment goes out in one
+    /// pipelined write, in call order: appends, and the presence commands of the hub.
+    ///
+    /// - Throws: ``RedisError`` when Redis cannot be reached, or did not answer in time.
+    func call(_ command: [UInt8]) async throws -> RESPValue {
+        try await withCheckedThrowingContinuation { continuation in
+            waiting.append((command, continuation))
             guard !isFlushing else { return }
             isFlushing = true
-            // Ends when no append is waiting; every waiting append is resumed before it does.
+            // Ends when no command is waiting; every waiting command is resumed before it does.
             Task { await self.flush() }
         }
     }
@@ -72,15 +82,12 @@ actor RedisEventLog {
             waiting = []
             do {
                 let connection = try await connected()
-                let epoch = Self.newEpoch()
-                let replies = try await connection.send(batch.map { stream.appendCommand($0.payloads, candidateEpoch: epoch) }, timeout: timeout)
-                for (append, reply) in zip(batch, replies) {
-                    append.continuation.resume(with: Result { () throws(RedisError) in try stream.appendResult(reply) })
-                }
+                let replies = try await connection.send(batch.map(\.command), timeout: timeout)
+                for (call, reply) in zip(batch, replies) { call.continuation.resume(returning: reply) }
             } catch {
                 connection?.close()
                 connection = nil
-                for append in batch { append.continuation.resume(throwing: error) }
+                for call in batch { call.continuation.resume(throwing: error) }
             }
         }
         isFlushing = false
@@ -221,16 +228,8 @@ actor RedisEventLog {
     /// The end of the log now (creating its epoch if it has none): where a node that starts
     /// begins to tail.
     func end() async throws -> Cursor {
-        let connection = try await connected()
-        do {
-            let reply = try await connection.send([stream.epochCommand(candidate: Self.newEpoch())], timeout: timeout)[0]
-            let state = try stream.epochResult(reply)
-            return Cursor(epoch: state.epoch, sequence: state.last)
-        } catch {
-            connection.close()
-            self.connection = nil
-            throw error
-        }
+        let state = try stream.epochResult(try await call(stream.epochCommand(candidate: Self.newEpoch())))
+        return Cursor(epoch: state.epoch, sequence: state.last)
     }
 
     static func newEpoch() -> String {

@@ -3,9 +3,12 @@ extension EventServer {
     /// log, in one order, so a send on any node reaches every node's connections and any node
     /// can replay after any node's event ID.
     ///
-    /// Work in progress (issue 15): sends and delivery go through the log, and replay works
-    /// from each node's cache of the log; replay of IDs older than the cache, clients ahead of
-    /// a node's tail, and ID-carrying heartbeats are not done yet.
+    /// Sends and delivery go through the log; replay works from each node's cache of the
+    /// log, from the log itself, and for clients ahead of a node's tail; heartbeats carry the
+    /// log's ID. Each node also keeps its connection counts in Redis
+    /// (``EventServer/clusterClientCount(source:)``), reports its link with the log in
+    /// ``EventServer/lifecycleEvents(bufferSize:)`` and ``EventServer/clusterStatus``, and
+    /// acts on close records (``EventServer/closeEverywhere(source:)``).
     public struct Cluster: Sendable {
         /// `redis://[[user]:password@]host[:port][/database]`.
         public var redisURL: String
@@ -15,6 +18,11 @@ extension EventServer {
         public var logLength: Int
         /// How long a send waits for Redis before it throws.
         public var timeout: Duration
+        /// How often a node refreshes its presence in Redis (its liveness and its
+        /// connection counts, for ``EventServer/clusterClientCount(source:)``); a node that
+        /// stops refreshing stops counting after three intervals. Changes are written as they
+        /// happen, coalesced, besides. Default: 1 s.
+        public var presenceInterval: Duration
         let encodeSource: @Sendable (SourceID) -> String
         let decodeSource: @Sendable (String) -> SourceID?
 
@@ -24,6 +32,7 @@ extension EventServer {
             name: String = "events",
             logLength: Int = 10_000,
             timeout: Duration = .seconds(2),
+            presenceInterval: Duration = .seconds(1),
             encodeSource: @escaping @Sendable (SourceID) -> String,
             decodeSource: @escaping @Sendable (String) -> SourceID?
         ) {
@@ -31,6 +40,7 @@ extension EventServer {
             self.name = name
             self.logLength = logLength
             self.timeout = timeout
+            self.presenceInterval = max(presenceInterval, .milliseconds(10))
             self.encodeSource = encodeSource
             self.decodeSource = decodeSource
         }
@@ -39,6 +49,11 @@ extension EventServer {
     /// The cluster's log as this hub uses it.
     struct ClusterLink: Sendable {
         let log: RedisEventLog
+        let presence: ClusterPresence
+        let presenceInterval: Duration
+        /// Wakes the presence writer: a change to write, or the interval's refresh.
+        let presenceWakes: AsyncStream<Void>
+        let presenceWake: AsyncStream<Void>.Continuation
         let encodeSource: @Sendable (SourceID) -> String
         let decodeSource: @Sendable (String) -> SourceID?
     }
@@ -46,12 +61,41 @@ extension EventServer {
     /// Appends events to the cluster's log; they are delivered when the tail reads them
     /// back, on this node as on every other.
     func appendToCluster(_ link: ClusterLink, _ records: [ClusterRecord]) async throws -> [String] {
+        let epoch: String
+        let first: UInt64
         do {
-            let (epoch, first) = try await link.log.append(records.map(\.bytes))
-            return records.indices.map { "\(epoch)-\(first + UInt64($0))" }
+            (epoch, first) = try await link.log.append(records.map(\.bytes))
         } catch {
+            clusterAppendFailures += 1
             throw EventServerError(.logUnavailable, "the cluster's event log is unavailable; nothing was sent: \(error)")
         }
+        let last = first + UInt64(records.count - 1)
+        if epoch == clusterEpoch {
+            clusterKnownEnd = max(clusterKnownEnd, last)
+            if clusterCursor >= last {
+                clusterLastRoundTrip = .zero  // the tail was quicker than the append's reply
+                clusterPendingRoundTrip = nil
+            } else {
+                clusterPendingRoundTrip = (epoch, last, ContinuousClock.now)
+            }
+        }
+        return records.indices.map { "\(epoch)-\(first + UInt64($0))" }
+    }
+
+    /// Where this node stands in its cluster; `nil` for a hub that is not in one.
+    ///
+    /// ```swift
+    /// if let status = await hub.clusterStatus, !status.isLogReachable || status.lag > 1_000 {
+    ///     // report the node unhealthy
+    /// }
+    /// ```
+    public var clusterStatus: ClusterStatus? {
+        guard cluster != nil else { return nil }
+        return ClusterStatus(
+            epoch: clusterEpoch, deliveredSequence: clusterCursor, knownEndSequence: max(clusterKnownEnd, clusterCursor),
+            isLogReachable: clusterIsReachable, lastRoundTrip: clusterLastRoundTrip, outages: clusterOutages,
+            epochChanges: clusterEpochChanges, gaps: clusterGaps, malformedRecords: clusterMalformedRecords, appendFailures: clusterAppendFailures
+        )
     }
 
     /// Reads the cluster's log until cancelled: from its end when the hub starts (retrying
@@ -59,10 +103,15 @@ extension EventServer {
     nonisolated func tailCluster(_ link: ClusterLink) async {
         var start: RedisEventLog.Cursor?
         var wait = Duration.milliseconds(100)
+        var isDown = false
         while start == nil, !Task.isCancelled {
             do {
                 start = try await link.log.end()
             } catch {
+                if !isDown {
+                    isDown = true
+                    await logWentDown("\(error)")
+                }
                 try? await Task.sleep(for: wait)
                 wait = min(wait * 2, .seconds(5))
             }
@@ -75,27 +124,50 @@ extension EventServer {
     private func clusterStarted(at cursor: RedisEventLog.Cursor) {
         clusterEpoch = cursor.epoch
         clusterCursor = cursor.sequence
+        clusterKnownEnd = cursor.sequence
+        logCameBack()
+    }
+
+    private func logWentDown(_ reason: String) {
+        clusterIsReachable = false
+        guard clusterOutageStart == nil else { return }
+        clusterOutages += 1
+        clusterOutageStart = .now
+        emit(.cluster(.logUnavailable(reason: reason)))
+    }
+
+    private func logCameBack() {
+        clusterIsReachable = true
+        guard let start = clusterOutageStart else { return }
+        clusterOutageStart = nil
+        emit(.cluster(.logRestored(after: .now - start)))
     }
 
     private func handleCluster(_ event: RedisEventLog.TailEvent, link: ClusterLink) async {
         switch event {
         case .records(let records):
+            if let last = records.last?.sequence { clusterKnownEnd = max(clusterKnownEnd, last) }
             for record in records { await deliver(record, link: link) }
-        case .epochChanged(_, let epoch):
+        case .epochChanged(let from, let epoch):
             // What this node's clients hold is from a log that is gone: they reconnect, and
             // their old IDs get the gap signal, once each.
             clusterEpoch = epoch
             clusterCursor = 0
+            clusterKnownEnd = 0
+            clusterPendingRoundTrip = nil
             backlog = Backlog(capacity: backlog.capacity, byteLimit: backlog.byteLimit)
             clusterEpochChanges += 1
+            emit(.cluster(.epochChanged(from: from, to: epoch)))
             restart()
-        case .gap:
+        case .gap(let after, let next):
             clusterGaps += 1
+            let epoch = clusterEpoch ?? ""
+            emit(.cluster(.gap(after: "\(epoch)-\(after)", next: "\(epoch)-\(next)", missed: next > after ? next - after - 1 : 0)))
             restart()
-        case .disconnected:
-            clusterOutages += 1
+        case .disconnected(let error):
+            logWentDown(error.description)
         case .reconnected:
-            break
+            logCameBack()
         }
     }
 
@@ -104,16 +176,25 @@ extension EventServer {
         guard stored.sequence > clusterCursor || stored.epoch != clusterEpoch else { return }
         clusterEpoch = stored.epoch
         clusterCursor = stored.sequence
-        guard let decoded = try? ClusterRecord(bytes: stored.payload) else {
-            clusterMalformedRecords += 1
-            return
+        if let pending = clusterPendingRoundTrip, pending.epoch == stored.epoch, stored.sequence >= pending.sequence {
+            clusterLastRoundTrip = .now - pending.appended
+            clusterPendingRoundTrip = nil
         }
         let id = "\(stored.epoch)-\(stored.sequence)"
-        guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else {
-            clusterMalformedRecords += 1
-            return
+        guard let decoded = try? ClusterRecord(bytes: stored.payload) else {
+            return noteMalformed(id)
         }
         let recipients: Recipients<SourceID> = decoded.recipients(decode: link.decodeSource)
+        switch decoded.kind {
+        case .event: break
+        case .close:
+            // A control record: never delivered to a client, nor kept for replay.
+            for connection in registry.ids(recipients) { end(connection, reason: .closedByServer, drain: true) }
+            return
+        }
+        guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else {
+            return noteMalformed(id)
+        }
         let frame = EventFrame(event)
         record(Backlog.Entry(sequence: stored.sequence, id: id, name: decoded.name, recipients: recipients, frame: frame, frames: [:]))
         let delivery = Delivery(frame: frame, name: decoded.name, id: id)
@@ -139,6 +220,11 @@ extension EventServer {
         case fetch(after: UInt64, through: UInt64)
     }
 
+    private func noteMalformed(_ id: String) {
+        clusterMalformedRecords += 1
+        emit(.cluster(.malformedRecord(id: id)))
+    }
+
     func clusterReplay(of lastEventID: String) -> ClusterReplay {
         guard cluster != nil, let epoch = clusterEpoch, let dash = lastEventID.lastIndex(of: "-"),
               lastEventID[..<dash] == epoch, let sequence = UInt64(lastEventID[lastEventID.index(after: dash)...]) else { return .none }
@@ -153,7 +239,7 @@ extension EventServer {
               records.first?.sequence == after + 1, records.last?.sequence == through else { return nil }
         var deliveries: [Delivery] = []
         for stored in records {
-            guard let decoded = try? ClusterRecord(bytes: stored.payload),
+            guard let decoded = try? ClusterRecord(bytes: stored.payload), decoded.kind == .event,
                   decoded.recipients(decode: link.decodeSource).includes(source: source, channels: channels) else { continue }
             let id = "\(stored.epoch)-\(stored.sequence)"
             guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else { continue }
@@ -191,7 +277,10 @@ extension EventServer {
 
 extension EventServer.Cluster where SourceID: LosslessStringConvertible {
     /// A cluster whose source IDs travel through the log as their `description`.
-    public init(redisURL: String, name: String = "events", logLength: Int = 10_000, timeout: Duration = .seconds(2)) {
-        self.init(redisURL: redisURL, name: name, logLength: logLength, timeout: timeout, encodeSource: { $0.description }, decodeSource: { SourceID($0) })
+    public init(redisURL: String, name: String = "events", logLength: Int = 10_000, timeout: Duration = .seconds(2), presenceInterval: Duration = .seconds(1)) {
+        self.init(
+            redisURL: redisURL, name: name, logLength: logLength, timeout: timeout, presenceInterval: presenceInterval,
+            encodeSource: { $0.description }, decodeSource: { SourceID($0) }
+        )
     }
 }

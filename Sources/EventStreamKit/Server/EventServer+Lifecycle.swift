@@ -1,6 +1,7 @@
 extension EventServer {
     /// A new subscription to lifecycle events: connects, reconnects, replay gaps, drops and
-    /// disconnects, from now on.
+    /// disconnects, and in a cluster what happens to the link with the log
+    /// (``LifecycleEvent/cluster(_:)``), from now on.
     ///
     /// - Parameter bufferSize: Events kept for a subscriber that reads slowly; past it, the
     ///   oldest are discarded. Default: 1,024.
@@ -60,7 +61,11 @@ extension EventServer {
         backlog.resize(to: max(capacity, 0))
     }
 
-    /// Ends every stream of `source` (kicks a user). Frames already queued are still written.
+    /// Ends every stream of `source` on this hub (kicks a user). Frames already queued are
+    /// still written.
+    ///
+    /// Node-local in a cluster: ``closeEverywhere(source:)`` closes the source's streams on
+    /// every node.
     public func close(source: SourceID) {
         for id in registry.ids(source: source) { end(id, reason: .closedByServer, drain: true) }
     }
@@ -107,6 +112,7 @@ extension EventServer {
         await withDiscardingTaskGroup { group in
             if let cluster {
                 group.addTask { await self.tailCluster(cluster) }
+                group.addTask { await self.writePresence(cluster) }
             }
             if let interval {
                 group.addTask {

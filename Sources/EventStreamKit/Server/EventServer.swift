@@ -59,11 +59,22 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// Connections whose client has seen the log further than this node has delivered (it
     /// came from a node further ahead): records up to their floor are not delivered to them.
     var clusterFloors: [ConnectionID: UInt64] = [:]
-    /// Counted once each: for `/metrics` and the tests.
-    public internal(set) var clusterEpochChanges = 0
-    public internal(set) var clusterGaps = 0
-    public internal(set) var clusterOutages = 0
-    public internal(set) var clusterMalformedRecords = 0
+    /// Counted once each, reported by ``clusterStatus``.
+    var clusterEpochChanges = 0
+    var clusterGaps = 0
+    var clusterOutages = 0
+    var clusterMalformedRecords = 0
+    var clusterAppendFailures = 0
+    /// The highest sequence of this epoch this node knows exists (its appends, its tail's reads).
+    var clusterKnownEnd: UInt64 = 0
+    /// Whether the tail is connected, and since when it is not (while it is in an outage).
+    var clusterIsReachable = false
+    var clusterOutageStart: ContinuousClock.Instant?
+    /// This node's most recent append, until its tail delivers it: the round trip's start.
+    var clusterPendingRoundTrip: (epoch: String, sequence: UInt64, appended: ContinuousClock.Instant)?
+    var clusterLastRoundTrip: Duration?
+    /// Sources whose count changed since the presence writer last took them (cluster only).
+    var presenceChanged: Set<SourceID> = []
     var backlog: Backlog<SourceID>
     var sequence: UInt64 = 0
     var nextConnectionID: UInt64 = 0
@@ -120,7 +131,12 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             throw EventServerError(.invalidCluster, error.message)
         }
         let log = RedisEventLog(endpoint: endpoint, stream: RedisEventStream(name: cluster.name, maxLength: cluster.logLength), timeout: cluster.timeout)
-        self.init(configuration: configuration, link: ClusterLink(log: log, encodeSource: cluster.encodeSource, decodeSource: cluster.decodeSource))
+        let presence = ClusterPresence(name: cluster.name, interval: cluster.presenceInterval)
+        let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.init(configuration: configuration, link: ClusterLink(
+            log: log, presence: presence, presenceInterval: cluster.presenceInterval, presenceWakes: wakes, presenceWake: wake,
+            encodeSource: cluster.encodeSource, decodeSource: cluster.decodeSource
+        ))
     }
 
     private init(configuration: Configuration, link: ClusterLink?) {
@@ -210,6 +226,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         // Registered and primed in one actor turn: no send can slip between replay and live.
         mailbox.prepend(first)
         registry.insert(Entry(connection: connection), id: id, source: source, channels: channels)
+        if let cluster { notePresenceChange(source, link: cluster) }
         if let (after, through) = clusterFetch, let cluster {
             // Older than this node's cache: from the log itself. Live records queue behind
             // meanwhile; the fetched ones go in front, as nobody reads before connect returns.
@@ -284,7 +301,10 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     private func forget(_ id: ConnectionID, reason: DisconnectReason) {
         guard let (entry, record) = registry.remove(id) else { return }
-        if !clusterFloors.isEmpty { clusterFloors[id] = nil }
+        if let cluster {
+            clusterFloors[id] = nil
+            notePresenceChange(record.source, link: cluster)
+        }
         endedConnectionBytes += entry.connection.bytesWritten
         emit(.disconnected(source: record.source, connection: id, reason: reason))
         if registry.isEmpty {

@@ -1,4 +1,5 @@
-/// Something that happened to a connection, as reported by ``EventServer/lifecycleEvents(bufferSize:)``.
+/// Something that happened to a connection, or to the hub's link with its cluster, as
+/// reported by ``EventServer/lifecycleEvents(bufferSize:)``.
 public enum LifecycleEvent<SourceID: Hashable & Sendable>: Sendable {
     /// A client connected without `Last-Event-ID`.
     case connected(source: SourceID, connection: ConnectionID)
@@ -12,6 +13,9 @@ public enum LifecycleEvent<SourceID: Hashable & Sendable>: Sendable {
     case droppedEvents(source: SourceID, connection: ConnectionID, count: Int)
     /// A connection ended.
     case disconnected(source: SourceID, connection: ConnectionID, reason: DisconnectReason)
+    /// In a cluster: the link with the cluster's log changed (an outage, an epoch change, a
+    /// gap, a malformed record), reported once each.
+    case cluster(ClusterEvent)
 }
 
 extension LifecycleEvent: Equatable where SourceID: Equatable {}
