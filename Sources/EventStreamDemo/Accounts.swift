@@ -26,7 +26,8 @@ final class Accounts: Sendable {
 
     /// What a sign-in with a valid name came to.
     enum SignIn: Equatable, Sendable {
-        case token(String)
+        /// Issued; `forgotten` is the token forgotten to make room for it, if any.
+        case token(String, forgotten: String?)
         /// Over the sign-in rate: 429, try again in a second.
         case tooFrequent
         /// The store is full of recently used tokens: 503, try again after `retryAfter`.
@@ -84,7 +85,7 @@ final class Accounts: Sendable {
         return state.withLock { state in
             guard state.signIns.take(at: now) else { return .tooFrequent }
             switch state.store.issue(token, to: user, at: now) {
-            case .issued: return .token(token)
+            case .issued(let forgotten): return .token(token, forgotten: forgotten)
             case .full(let retryAfter): return .full(retryAfter: retryAfter)
             case .userFull(let retryAfter): return .userFull(retryAfter: retryAfter)
             }
@@ -95,6 +96,11 @@ final class Accounts: Sendable {
     func user(forToken token: String) -> String? {
         let now = now()
         return state.withLock { $0.store.user(forToken: token, at: now) }
+    }
+
+    /// Forgets `token` (a sign-in that could not be completed).
+    func forget(_ token: String) {
+        state.withLock { $0.store.forget(token) }
     }
 
     /// Takes one of `user`'s notifications: per user, not per token, so signing in again

@@ -39,8 +39,8 @@ extension DemoApp {
     /// `?token=` (a URL ends up in logs and histories) and never the bench mode's anonymous user.
     ///
     /// - Throws: `HTTPError` 401, saying how to sign in.
-    func sender(of request: HTTPRequest) throws(HTTPError) -> String {
-        guard let token = Self.bearerToken(of: request), let user = accounts.user(forToken: token) else {
+    func sender(of request: HTTPRequest) async throws(HTTPError) -> String {
+        guard let token = Self.bearerToken(of: request), let user = try await user(forToken: token) else {
             throw HTTPError(.unauthorized, #"sign in first: POST /signin with {"user": "name"}, then send Authorization: Bearer <token>"#)
         }
         return user

@@ -15,11 +15,31 @@ import Foundation
 ///
 /// The `POST` routes take no request from another site's page (see `requireSameOrigin`), and
 /// those with a body only `Content-Type: application/json` (415 otherwise).
+///
+/// In a cluster (``init(benchMode:backlog:signInRate:notifyRate:cluster:)``) the hub is a node
+/// of the cluster's hub, tokens are shared through Redis (``SharedTokens``), each stream starts
+/// with a `node` event that names the node serving it, and `/drop` ends the user's streams on
+/// every node. Rates stay per node: a user who sends through three nodes gets three budgets.
 struct DemoApp: Sendable {
+    /// What joins a demo to a cluster.
+    struct ClusterSettings: Sendable {
+        var redisURL: String
+        /// The prefix of the cluster's keys in Redis.
+        var name: String
+        /// This node's name.
+        var node: String
+        /// About how many events the log keeps for replay.
+        var logLength: Int
+    }
+
     let hub: EventServer<String>
     let accounts: Accounts
     /// Bench mode: `/events` without a token is the anonymous source.
     let openEvents: Bool
+    /// This node's name, in a cluster.
+    let node: String?
+    /// Tokens issued on other nodes, in a cluster.
+    let sharedTokens: SharedTokens?
 
     static let notification = try! EventType<Notification>("notification", marshal: .json(encoder: sortedKeys))
     static let news = try! EventType<News>("news", marshal: .json(encoder: sortedKeys))
@@ -35,27 +55,51 @@ struct DemoApp: Sendable {
         Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
+    /// A demo on its own.
     init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate) {
         accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
+        hub = EventServer(configuration: Self.configuration(backlog: backlog))
+        openEvents = benchMode
+        node = nil
+        sharedTokens = nil
+    }
+
+    /// A demo that is one node of a cluster: every node started with the same Redis and
+    /// cluster name shares the events, the replay window and the sign-in tokens.
+    ///
+    /// - Parameter backlog: The events this node keeps in memory for replay; older ones, up to
+    ///   `cluster.logLength`, are read from Redis.
+    /// - Throws: `EventServerError` for a malformed Redis URL.
+    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate, cluster: ClusterSettings) throws {
+        accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
+        var configuration = Self.configuration(backlog: backlog)
+        // Bench mode's streams carry ticks only: the bench's generator reads every event.
+        if !benchMode { configuration.welcomeEvent = try ServerSentEvent(event: "node", data: cluster.node) }
+        hub = try EventServer(configuration: configuration, cluster: .init(redisURL: cluster.redisURL, name: cluster.name, logLength: cluster.logLength))
+        openEvents = benchMode
+        node = cluster.node
+        sharedTokens = SharedTokens(redis: RedisClient(endpoint: try RedisEndpoint(url: cluster.redisURL)), clusterName: cluster.name)
+    }
+
+    private static func configuration(backlog: Int) -> EventServer<String>.Configuration {
         var configuration = EventServer<String>.Configuration()
         // Long enough to watch the page say "reconnecting", short enough not to wait for.
         configuration.retry = .seconds(2)
         configuration.backlogCapacity = backlog
         // A client whose Last-Event-ID is older than the backlog is told, so it can reload.
         configuration.gapEvent = try! ServerSentEvent(event: "gap", data: "some events were too old to replay")
-        hub = EventServer(configuration: configuration)
-        openEvents = benchMode
+        return configuration
     }
 
     var router: HTTPRouter {
         var router = HTTPRouter()
         router.get("/") { _ in HTTPResponse(text: Page.html, contentType: "text/html; charset=utf-8") }
         router.get("/health") { _ in HTTPResponse(text: "ok\n") }
-        router.post("/signin") { request in try signIn(request) }
+        router.post("/signin") { request in try await signIn(request) }
         router.events("/events", server: hub, channels: { request in
             request.query["channels"]?.split(separator: ",").contains("news") == true ? ["news"] : []
         }) { request in
-            try user(for: request)
+            try await user(for: request)
         }
         router.post("/notify") { request in try await notify(request) }
         router.post("/drop") { request in try await drop(request) }
@@ -66,23 +110,45 @@ struct DemoApp: Sendable {
 
     /// The source resolver: the user whose token the request carries (`?token=`, since a
     /// browser's `EventSource` cannot set headers, or `Authorization: Bearer`).
-    func user(for request: HTTPRequest) throws -> String {
+    func user(for request: HTTPRequest) async throws -> String {
         guard let token = request.query["token"] ?? Self.bearerToken(of: request) else {
             if openEvents { return "anonymous" }
             throw HTTPError(.unauthorized, "sign in first: POST /signin, then pass ?token=")
         }
-        guard let user = accounts.user(forToken: token) else { throw HTTPError(.unauthorized, "unknown token") }
+        guard let user = try await user(forToken: token) else { throw HTTPError(.unauthorized, "unknown token") }
         return user
     }
 
-    private func signIn(_ request: HTTPRequest) throws -> HTTPResponse {
+    /// The user `token` was issued to: by this node, or in a cluster by any node.
+    ///
+    /// - Throws: `HTTPError` 503 when the token is not this node's and Redis cannot be asked.
+    func user(forToken token: String) async throws(HTTPError) -> String? {
+        if let user = accounts.user(forToken: token) { return user }
+        guard let sharedTokens else { return nil }
+        do {
+            return try await sharedTokens.user(forToken: token)
+        } catch {
+            throw HTTPError(.serviceUnavailable, "cannot check the token: the cluster's Redis is unreachable")
+        }
+    }
+
+    private func signIn(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Self.requireSameOrigin(request)
         try Self.requireJSON(request)
         guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
               object.count == 1, let user = object["user"] as? String
         else { throw HTTPError(.badRequest, "the body must be {\"user\": \"name\"}") }
         switch try accounts.signIn(user) {
-        case .token(let token):
+        case .token(let token, let forgotten):
+            if let sharedTokens {
+                if let forgotten { await sharedTokens.forget(forgotten) }
+                do {
+                    try await sharedTokens.remember(token, of: user)
+                } catch {
+                    accounts.forget(token)
+                    return Self.refusal(.serviceUnavailable, "cannot sign in: the cluster's Redis is unreachable; try again later", retryAfter: .seconds(5))
+                }
+            }
             return try Self.json(["user": user, "token": token])
         case .tooFrequent:
             return Self.refusal(.tooManyRequests, "too many sign-ins at once; try again in a second", retryAfter: .seconds(1))
@@ -95,7 +161,7 @@ struct DemoApp: Sendable {
 
     private func notify(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Self.requireSameOrigin(request)
-        let from = try sender(of: request)
+        let from = try await sender(of: request)
         // Before the body is parsed: a refused request costs the sender, not the server.
         if let wait = accounts.takeNotification(from: from) {
             return Self.refusal(.tooManyRequests, "too many notifications from \(from); try again later", retryAfter: wait)
@@ -104,11 +170,16 @@ struct DemoApp: Sendable {
         let notify = try NotifyRequest(json: request.body)
         let sentAt = Self.timestamp()
         let id: String
-        if notify.channel != nil {
-            id = try await hub.send(News(headline: notify.title, sentAt: sentAt), as: Self.news, to: notify.recipients)
-        } else {
-            let value = Notification(title: notify.title, body: notify.body, from: from, sentAt: sentAt)
-            id = try await hub.send(value, as: Self.notification, to: notify.recipients)
+        do {
+            if notify.channel != nil {
+                id = try await hub.send(News(headline: notify.title, sentAt: sentAt), as: Self.news, to: notify.recipients)
+            } else {
+                let value = Notification(title: notify.title, body: notify.body, from: from, sentAt: sentAt)
+                id = try await hub.send(value, as: Self.notification, to: notify.recipients)
+            }
+        } catch let error as EventServerError where error.code == .logUnavailable {
+            // Nothing was sent: the cluster's order lives in Redis, and a node never forks it.
+            return Self.refusal(.serviceUnavailable, "not sent: the cluster's Redis is unreachable; try again later", retryAfter: .seconds(1))
         }
         var response = try Self.json(["id": id])
         response.status = .accepted
@@ -117,7 +188,7 @@ struct DemoApp: Sendable {
 
     private func drop(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Self.requireSameOrigin(request)
-        let user = try sender(of: request)
+        let user = try await sender(of: request)
         let count = await hub.clientCount(source: user)
         await hub.close(source: user)
         return try Self.json(["dropped": count])

@@ -64,6 +64,7 @@ enum Page {
       <dt>state</dt><dd id="state-text">–</dd>
       <dt>events received</dt><dd id="count">0</dd>
       <dt>reconnections</dt><dd id="reconnects">0</dd>
+      <dt>served by</dt><dd id="node">this server</dd>
     </dl>
     <div class="row">
       <button id="drop" class="secondary" type="button" title="The server ends your stream; the browser reconnects with Last-Event-ID and gets what it missed">Drop my stream</button>
@@ -186,6 +187,12 @@ function connect(resumeFrom) {
     li.className = "notification";
     li.dataset.id = event.lastEventId;
   });
+  // In a cluster, each stream starts by naming the node that serves it (an event without an
+  // ID: the Last-Event-ID stays what it was).
+  source.addEventListener("node", (event) => {
+    $("node").textContent = "node " + event.data;
+    logLine("served by node " + event.data);
+  });
   source.addEventListener("gap", () => {
     logLine("the server could not replay everything since Last-Event-ID " + (session.lastId || "(none)") + ": some notifications are missing");
   });
@@ -244,6 +251,10 @@ async function refreshStats() {
     const rows = [["clients", stats.clients], ["news subscribers", stats.channels.news || 0], ["events sent", stats.eventsSent],
       ["deliveries", stats.deliveries], ["bytes written", stats.bytesWritten], ["dropped frames", stats.droppedFrames],
       ["backlog", stats.backlogSize + " / " + stats.backlogCapacity]];
+    // The node that answered this request, which is not always the one serving the stream.
+    if (stats.node) rows.unshift(["answered by node", stats.node]);
+    if (stats.cluster) rows.push(["cluster epoch", stats.cluster.epoch || "–"], ["tail lag", stats.cluster.lag + " events"],
+      ["Redis", stats.cluster.logReachable ? "reachable" : "unreachable"], ["Redis errors", stats.cluster.redisErrors]);
     $("stats").replaceChildren(...rows.flatMap(([k, v]) => { const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; return [dt, dd]; }));
   } catch (error) { /* the server may be restarting */ }
 }

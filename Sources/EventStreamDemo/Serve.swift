@@ -30,6 +30,16 @@ struct ServeOptions {
     /// Host names answered besides the bound address, `localhost`, `127.0.0.1` and `[::1]`
     /// (`--allowed-host`, repeatable): the demo refuses others (421) against DNS rebinding.
     var extraAllowedHosts: [String] = []
+    /// Set by `--redis`: this process is one node of a cluster that shares its events, its
+    /// replay window and its sign-in tokens through that Redis.
+    var redisURL: String?
+    /// The node's name, shown on the page and in `/stats` (`--node`; default: host name and
+    /// port, or host name and process ID when the port is chosen by the system).
+    var nodeName: String?
+    /// The cluster's name: the prefix of its keys in Redis (`--cluster-name`).
+    var clusterName = "eventstreamdemo"
+    /// About how many events the cluster's log keeps for replay (`--log-length`).
+    var logLength = 10_000
 
     /// The `Host` names the demo answers for.
     var allowedHosts: [String] {
@@ -39,10 +49,25 @@ struct ServeOptions {
 
     var isBenchMode: Bool { benchRate != nil }
 
+    /// A name of 1 to `maxLength` ASCII letters, digits, `.`, `:`, `_` or `-`: safe in a Redis
+    /// key, a log line, a page and a Prometheus label.
+    static func isValidName(_ name: String, maxLength: Int) -> Bool {
+        (1...maxLength).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
+            switch byte {
+            case 48...58, 65...90, 97...122, 45, 46, 95: true
+            default: false
+            }
+        }
+    }
+
     static let usage = """
         usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
                                        [--signin-rate R] [--notify-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
+                                       [--redis redis://[:password@]host[:port][/db] [--node NAME] [--cluster-name NAME] [--log-length N]]
           Serves the demo page, its JSON API and per-user event streams (the default command).
+          With --redis, joins the cluster of every demo started with the same Redis and cluster name:
+          a notification sent on any node reaches its users on every node, a stream resumes on any
+          node, and a sign-in token works on every node.
         """
 
     init(parsing arguments: [String]) throws {
@@ -75,6 +100,18 @@ struct ServeOptions {
             case "--head-timeout", "--write-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { throw UsageError(description: "\(flag) takes seconds, not \(value)") }
                 if flag == "--head-timeout" { headTimeout = .seconds(seconds) } else { writeTimeout = .seconds(seconds) }
+            case "--redis":
+                guard (try? RedisEndpoint(url: value)) != nil else { throw UsageError(description: "--redis takes redis://[:password@]host[:port][/db], not \(value)") }
+                redisURL = value
+            case "--node":
+                guard Self.isValidName(value, maxLength: 64) else { throw UsageError(description: "--node takes 1-64 letters, digits, '.', ':', '_' or '-', not \(value)") }
+                nodeName = value
+            case "--cluster-name":
+                guard Self.isValidName(value, maxLength: 64) else { throw UsageError(description: "--cluster-name takes 1-64 letters, digits, '.', ':', '_' or '-', not \(value)") }
+                clusterName = value
+            case "--log-length":
+                guard let count = Int(value), (10...10_000_000).contains(count) else { throw UsageError(description: "--log-length takes an event count from 10 to 10000000, not \(value)") }
+                logLength = count
             case "--bench-size":
                 guard let size = Int(value), size >= 0 else { throw UsageError(description: "--bench-size takes a byte count, not \(value)") }
                 benchSize = size
@@ -100,7 +137,21 @@ nonisolated func serve(_ options: ServeOptions) async {
         source.resume()
         return source
     }
-    let app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate)
+    let app: DemoApp
+    if let redisURL = options.redisURL {
+        let node = options.nodeName ?? defaultNodeName(port: options.port)
+        do {
+            app = try DemoApp(
+                benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate,
+                cluster: .init(redisURL: redisURL, name: options.clusterName, node: node, logLength: options.logLength)
+            )
+        } catch {
+            printError("EventStreamDemo: \(error)")
+            exitProcess(2)
+        }
+    } else {
+        app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate)
+    }
     let hub = app.hub
     let server: HTTPServer
     do {
@@ -119,6 +170,9 @@ nonisolated func serve(_ options: ServeOptions) async {
     }
     let host = options.host.contains(":") ? "[\(options.host)]" : options.host
     log("EventStreamDemo serving http://\(host):\(server.port)/ (Ctrl-C stops)")
+    if let node = app.node, let redis = options.redisURL.flatMap({ try? RedisEndpoint(url: $0) }) {
+        log("node \(node) of cluster \(options.clusterName), through \(redis)")
+    }
 
     await withDiscardingTaskGroup { group in
         group.addTask {
@@ -176,6 +230,15 @@ func benchPayload(sequence: Int, size: Int) -> String {
     clock_gettime(CLOCK_REALTIME, &now)
     let prefix = "\(Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)) \(sequence) "
     return prefix.utf8.count >= size ? prefix : prefix + String(repeating: "x", count: size - prefix.utf8.count)
+}
+
+/// The host's name and the port, or the process ID when the system picks the port (the
+/// name must be known before the port is).
+func defaultNodeName(port: UInt16) -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    let host = gethostname(&buffer, buffer.count - 1) == 0 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "node"
+    let name = String(host.unicodeScalars.filter { ServeOptions.isValidName(String($0), maxLength: 1) }.prefix(40).map(Character.init))
+    return (name.isEmpty ? "node" : name) + (port == 0 ? "-\(getpid())" : ":\(port)")
 }
 
 func printError(_ message: String) {

@@ -363,7 +363,7 @@ struct DemoAccountsTests {
     func floodThroughAccounts() throws {
         let time = ManualTime()
         let accounts = Accounts(now: { time.now })
-        guard case .token(let alice) = try accounts.signIn("alice") else { Issue.record("alice refused"); return }
+        guard case .token(let alice, _) = try accounts.signIn("alice") else { Issue.record("alice refused"); return }
         var signedIn = 0, tooFrequent = 0
         for index in 0..<10_000 {
             time.advance(by: .microseconds(33))

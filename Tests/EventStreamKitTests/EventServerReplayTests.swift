@@ -32,6 +32,27 @@ struct EventServerReplayTests {
         await again.cancel()
     }
 
+    @Test("the welcome event comes first, before replay, and without its ID, so the client's last event ID is kept")
+    func welcomeEventComesFirstWithoutID() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.welcomeEvent = try ServerSentEvent(id: "would-break-replay", event: "node", data: "alpha")
+        let server = EventServer<String>(configuration: configuration)
+        let first = StreamRecorder(try await server.connect(source: "a"))
+        try await server.send("1", as: note)
+        let seen = try await first.waitForEvents(2)
+        #expect(seen.map(\.type) == ["node", "note"])
+        #expect(seen[0].lastEventID == "")
+        await first.cancel()
+        try await server.send("2", as: note)
+        let again = StreamRecorder(try await server.connect(source: "a", lastEventID: seen[1].lastEventID))
+        let replayed = try await again.waitForEvents(2)
+        #expect(replayed.map(\.type) == ["node", "note"])
+        #expect(replayed.map(\.data) == ["alpha", "2"])
+        // No `id:` line in it: a fresh parser's last event ID is still empty after it.
+        #expect(replayed[0].lastEventID == "")
+        await again.cancel()
+    }
+
     @Test func anUnknownIDIsAGapWithResetEventAndRecovery() async throws {
         var configuration = EventServer<String>.Configuration()
         configuration.gapEvent = try ServerSentEvent(event: "reset", data: "")

@@ -1,6 +1,6 @@
 /// A value of the Redis serialization protocol, version 2 (RESP2): what a Redis server
 /// answers. Commands go out as arrays of bulk strings (``RESPValue/command(_:)``).
-enum RESPValue: Hashable, Sendable {
+package enum RESPValue: Hashable, Sendable {
     /// `+OK`: a short string without CR or LF.
     case simpleString(String)
     /// `-ERR …`: the server refused the command; the text starts with an error code.
@@ -13,12 +13,12 @@ enum RESPValue: Hashable, Sendable {
     case array([RESPValue]?)
 
     /// A command as Redis reads it: an array of bulk strings.
-    static func command(_ arguments: [String]) -> [UInt8] {
+    package static func command(_ arguments: [String]) -> [UInt8] {
         command(arguments.map { Array($0.utf8) })
     }
 
     /// A command as Redis reads it: an array of bulk strings.
-    static func command(_ arguments: [[UInt8]]) -> [UInt8] {
+    package static func command(_ arguments: [[UInt8]]) -> [UInt8] {
         var bytes = Array("*\(arguments.count)\r\n".utf8)
         for argument in arguments {
             bytes += Array("$\(argument.count)\r\n".utf8)
@@ -29,7 +29,7 @@ enum RESPValue: Hashable, Sendable {
     }
 
     /// The bytes of a bulk or simple string, else `nil`.
-    var bytes: [UInt8]? {
+    package var bytes: [UInt8]? {
         switch self {
         case .bulkString(let bytes): bytes
         case .simpleString(let text): Array(text.utf8)
@@ -38,12 +38,12 @@ enum RESPValue: Hashable, Sendable {
     }
 
     /// The text of a bulk or simple string (invalid UTF-8 repaired), else `nil`.
-    var string: String? {
+    package var string: String? {
         bytes.map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The integer of an integer reply, or of a string holding one (Redis answers both).
-    var integer: Int64? {
+    package var integer: Int64? {
         switch self {
         case .integer(let value): value
         default: string.flatMap { Int64($0) }
@@ -51,7 +51,7 @@ enum RESPValue: Hashable, Sendable {
     }
 
     /// The elements of a non-null array, else `nil`.
-    var elements: [RESPValue]? {
+    package var elements: [RESPValue]? {
         if case .array(let elements?) = self { elements } else { nil }
     }
 }

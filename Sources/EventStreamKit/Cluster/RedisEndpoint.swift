@@ -2,7 +2,7 @@ import Foundation
 
 /// Where a Redis server is: parsed from a `redis://[[user]:password@]host[:port][/database]`
 /// URL, as redis-cli and most clients read it.
-struct RedisEndpoint: Hashable, Sendable, CustomStringConvertible {
+package struct RedisEndpoint: Hashable, Sendable, CustomStringConvertible {
     var host: String
     var port: UInt16
     var username: String?
@@ -21,7 +21,7 @@ struct RedisEndpoint: Hashable, Sendable, CustomStringConvertible {
     ///
     /// - Throws: ``RedisError`` (``RedisError/Code/invalidEndpoint``) for another scheme, no
     ///   host, a port outside 1...65535 or a database that is not a number from 0.
-    init(url text: String) throws(RedisError) {
+    package init(url text: String) throws(RedisError) {
         guard let url = URL(string: text), url.scheme?.lowercased() == "redis", let host = url.host, !host.isEmpty else {
             throw RedisError(.invalidEndpoint, "not a redis://host[:port][/database] URL: \(Self.redacted(text))")
         }
@@ -44,7 +44,7 @@ struct RedisEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `host:port/database`, without credentials: safe to log.
-    var description: String {
+    package var description: String {
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
         return "redis://\(host):\(port)" + (database == 0 ? "" : "/\(database)")
     }
@@ -56,8 +56,8 @@ struct RedisEndpoint: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A failure talking to Redis.
-struct RedisError: Error, CustomStringConvertible, Hashable, Sendable {
-    enum Code: Hashable, Sendable {
+package struct RedisError: Error, CustomStringConvertible, Hashable, Sendable {
+    package enum Code: Hashable, Sendable {
         /// The `redis://` URL is malformed.
         case invalidEndpoint
         /// Connecting failed, or the connection broke (closed, reset, an invalid reply).
@@ -72,13 +72,13 @@ struct RedisError: Error, CustomStringConvertible, Hashable, Sendable {
         case cancelled
     }
 
-    let code: Code
-    let message: String
+    package let code: Code
+    package let message: String
 
     init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
     }
 
-    var description: String { "Redis: \(message)" }
+    package var description: String { "Redis: \(message)" }
 }

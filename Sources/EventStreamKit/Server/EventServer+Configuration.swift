@@ -84,6 +84,12 @@ extension EventServer {
         /// Response headers added to the standard event-stream ones (CORS, say).
         public var extraHeaders: [(name: String, value: String)] = []
 
+        /// Sent first on every new stream, before the retry interval and any replay: which
+        /// node serves it, say, or the server's version. Default: none. It is sent without its
+        /// ID, if it has one: an ID would replace the client's last event ID, and its next
+        /// reconnection would replay from the wrong place.
+        public var welcomeEvent: ServerSentEvent?
+
         /// Sent in-stream to a client whose `Last-Event-ID` could not be replayed, before
         /// anything else, so that it can reload its state. Default: none. A common choice:
         /// `try ServerSentEvent(event: "reset", data: "")`.

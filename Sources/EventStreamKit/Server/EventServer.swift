@@ -49,6 +49,8 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     var registry = Registry<SourceID, Entry>()
     /// ``Configuration/totalQueueByteLimit``, shared by every connection's mailbox.
     nonisolated let queueBudget: QueueBudget
+    /// ``Configuration/welcomeEvent`` without its ID, encoded once.
+    let welcome: Delivery?
     /// The cluster's log, if the hub is in one.
     nonisolated let cluster: ClusterLink?
     /// The cluster log's epoch and the last sequence this node delivered.
@@ -129,6 +131,10 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         self.configuration = configuration
         queueBudget = QueueBudget(limit: configuration.totalQueueByteLimit)
         self.retry = configuration.retry
+        welcome = configuration.welcomeEvent.flatMap { event in
+            (try? ServerSentEvent(event: event.event, bytes: event.data, retry: event.retry, comments: event.comments))
+                .map { Delivery(frame: EventFrame($0), name: $0.event, id: nil) }
+        }
         self.backlog = Backlog(capacity: configuration.backlogCapacity, byteLimit: configuration.backlogByteLimit)
         (stopSignal, stopContinuation) = AsyncStream.makeStream()
     }
@@ -178,6 +184,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         let connection = EventConnection(id: id, source: source, channels: channels, lastEventID: lastEventID, mailbox: mailbox, server: self)
 
         var first: [Delivery] = []
+        if let welcome { first.append(welcome) }
         if let retry { first.append(Self.retryDelivery(retry)) }
         var hasGap = false
         var clusterFetch: (UInt64, UInt64)?
