@@ -1355,7 +1355,7 @@ def main():
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock, printed)")
     parser.add_argument("--timeout", type=float, default=170, help="hard overall timeout, seconds")
     parser.add_argument("--post-rate", type=float, default=1000, help="(c) POST /notify a second, over 3 publishers")
-    parser.add_argument("--tick-rate", type=float, default=1000, help="(c) bench ticks a second from node A (0: none)")
+    parser.add_argument("--tick-rate", type=float, default=1550, help="(c) bench ticks a second from node A (0: none)")
     args = parser.parse_args()
     missing = [name for name, path in (("redis-server", REDIS_SERVER), ("haproxy", HAPROXY)) if not path]
     if missing:
