@@ -211,6 +211,35 @@ struct MailboxStateMachineTests {
         #expect(texts(batch) == ["r1", "r2", "live"])
     }
 
+    @Test("a replay longer than the queue is owed whole: live frames behind it obey the limits on their own, and no policy drops a replayed frame", arguments: [
+        OverflowPolicy.dropOldest, .coalesce, .disconnect,
+    ])
+    func aLongReplayIsNotDroppedByLiveFrames(policy: OverflowPolicy) {
+        var machine = Machine(capacity: 4, byteLimit: 1_000, policy: policy, clientLastEventID: "e-0")
+        let replay = (1...10).map { delivery("r\($0)", name: "n\($0)") }
+        machine.prepend(replay)
+        for index in 1...3 {
+            guard case .queued = machine.enqueue(delivery("live\(index)", name: "l\(index)")) else {
+                Issue.record("live frame \(index) overflowed behind a replay, under \(policy)"); return
+            }
+        }
+        #expect(machine.queuedCount == 13)
+        #expect(machine.droppedCount == 0)
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == (1...10).map { "r\($0)" } + ["live1", "live2", "live3"])
+        #expect(machine.queuedBytes == 0)
+    }
+
+    @Test("past the live capacity behind a replay, the policy drops live frames, never replayed ones")
+    func liveOverflowBehindAReplayDropsLiveFrames() {
+        var machine = Machine(capacity: 2, policy: .dropOldest, clientLastEventID: "e-0")
+        machine.prepend((1...5).map { delivery("r\($0)") })
+        for index in 1...4 { _ = machine.enqueue(delivery("live\(index)")) }
+        #expect(machine.droppedCount == 2)
+        guard case .batch(let batch, _) = machine.next(consumer: "r") else { Issue.record("no batch"); return }
+        #expect(texts(batch) == (1...5).map { "r\($0)" } + ["live3", "live4"])
+    }
+
     @Test func theClientsLastEventIDLastsUntilANewerEventIsQueued() {
         var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: "e-5")
         _ = machine.enqueue(Delivery(frame: EventFrame(comment: "hb"), name: nil, id: nil, isComment: true))

@@ -238,12 +238,18 @@ extension EventServer {
         guard let records = try? await link.log.range(after: after, through: through),
               records.first?.sequence == after + 1, records.last?.sequence == through else { return nil }
         var deliveries: [Delivery] = []
+        var bytes = 0
         for stored in records {
             guard let decoded = try? ClusterRecord(bytes: stored.payload), decoded.kind == .event,
                   decoded.recipients(decode: link.decodeSource).includes(source: source, channels: channels) else { continue }
             let id = "\(stored.epoch)-\(stored.sequence)"
             guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else { continue }
-            deliveries.append(Delivery(frame: EventFrame(event), name: decoded.name, id: id))
+            let frame = EventFrame(event)
+            // A replay is owed to the client beyond its queue's limits: bounded here as the
+            // backlog bounds a local one. More than that is a gap, not memory without bound.
+            bytes += frame.count
+            guard bytes <= configuration.backlogByteLimit else { return nil }
+            deliveries.append(Delivery(frame: frame, name: decoded.name, id: id))
         }
         return deliveries
     }

@@ -66,6 +66,9 @@ extension EventServer {
         /// counts the bytes of every payload. A client whose `Last-Event-ID` was evicted gets
         /// the same treatment as any unknown ID (``LifecycleEvent/replayGap(source:connection:lastEventID:)``,
         /// ``gapEvent``, ``recovery``).
+        ///
+        /// In a cluster it also bounds a replay read from the cluster's log: a client owed
+        /// more than this many bytes of events gets the gap signal instead. Default: 4 MiB.
         public var backlogByteLimit = 4 << 20
 
         /// The reconnection time sent as `retry` when a stream opens, if any. Default: none

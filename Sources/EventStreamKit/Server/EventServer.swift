@@ -224,7 +224,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             }
         }
         // Registered and primed in one actor turn: no send can slip between replay and live.
-        mailbox.prepend(first)
+        if clusterFetch == nil { mailbox.prepend(first) }
         registry.insert(Entry(connection: connection), id: id, source: source, channels: channels)
         if let cluster { notePresenceChange(source, link: cluster) }
         if let (after, through) = clusterFetch, let cluster {
@@ -235,6 +235,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             } else {
                 hasGap = true
             }
+            mailbox.prepend(first)
         }
         if let claim = clusterClaim, let cluster, await !clusterLogHolds(claim, cluster) {
             // An ID the log never had (forged, or from before a rollback): the client gets the

@@ -8,8 +8,14 @@
 /// frames included); the overflow policy applies to whichever is hit first. A frame is
 /// always accepted into an empty queue, however large, so that it can still be delivered:
 /// the queue holds at most `byteLimit` bytes, or that one frame (so never more than
-/// `byteLimit` plus one frame), plus blocked senders' frames. Frames from ``prepend(_:)``
-/// and the last frame of a draining ``finish(_:drain:last:)`` go beyond both limits.
+/// `byteLimit` plus one frame), plus blocked senders' frames. The last frame of a draining
+/// ``finish(_:drain:last:)`` goes beyond both limits.
+///
+/// Frames from ``prepend(_:)`` (the retry field, a replay) are *owed*: held apart, ahead of
+/// the queue, outside both limits (they are bounded by whoever replays them), and never
+/// dropped by the overflow policy. Live frames that arrive behind a long replay obey the
+/// limits on their own, so a client catching up on more events than its queue holds loses
+/// none of them to the live events that keep coming meanwhile.
 ///
 /// A third limit is shared by every connection of a hub (``EventServer/Configuration/totalQueueByteLimit``):
 /// ``enqueue(_:sharedRoom:)`` is told how many bytes are left of it, and a frame that would
@@ -88,6 +94,8 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// overwritten with ``Delivery/vacated`` at once, so that it pins no frame meanwhile.
     private var queue: [Delivery] = []
     private var head = 0
+    /// Frames from ``prepend(_:)``, handed to the reader before the queue.
+    private var owed: [Delivery] = []
     private var consumer: Consumer?
     private var blocked: [BlockedSend] = []
     private var nextTicket: UInt64 = 0
@@ -99,8 +107,13 @@ struct MailboxStateMachine<Consumer, Sender> {
     private(set) var droppedCount = 0
     /// The `Last-Event-ID` the client connected with, until an event with an ID is queued.
     private(set) var clientLastEventID: String?
-    /// The bytes of every frame queued, blocked senders' included.
-    private(set) var queuedBytes = 0
+    /// The bytes of every live frame queued, blocked senders' included: what the byte limit
+    /// applies to.
+    private var liveBytes = 0
+    /// The bytes of the owed frames.
+    private var owedBytes = 0
+    /// The bytes of every frame queued: owed, live and blocked senders'.
+    var queuedBytes: Int { liveBytes + owedBytes }
     /// The bytes of the batch the reader took last: it is being written until the reader
     /// comes back for the next one (or the stream ends).
     private(set) var inFlightBytes = 0
@@ -120,7 +133,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         // first wake-up the reader's recycled batch array becomes the queue.
     }
 
-    var queuedCount: Int { liveCount + blocked.count }
+    var queuedCount: Int { owed.count + liveCount + blocked.count }
 
     /// Frames in the queue, not counting blocked senders'.
     private var liveCount: Int { queue.count - head }
@@ -129,15 +142,15 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// no blocked sender, or into an empty queue whatever its size.
     private func admits(_ delivery: Delivery) -> Bool {
         guard blocked.isEmpty else { return false }
-        // Written as a subtraction: `queuedBytes + count` could overflow with `byteLimit == .max`.
-        return liveCount == 0 || (liveCount < capacity && delivery.frame.count <= byteLimit - queuedBytes && delivery.frame.count <= sharedRoom)
+        // Written as a subtraction: `liveBytes + count` could overflow with `byteLimit == .max`.
+        return liveCount == 0 || (liveCount < capacity && delivery.frame.count <= byteLimit - liveBytes && delivery.frame.count <= sharedRoom)
     }
 
     /// Drops the oldest live frame in O(1): its slot is vacated, `head` moves past it.
     private mutating func dropHead() {
         let freed = queue[head].frame.count
         if sharedRoom != .max { sharedRoom += freed }
-        queuedBytes -= freed
+        liveBytes -= freed
         queue[head] = .vacated
         head += 1
         droppedCount += 1
@@ -155,16 +168,15 @@ struct MailboxStateMachine<Consumer, Sender> {
         head = 0
     }
 
-    /// Queues frames that must come first (the retry field, replayed events), beyond
-    /// both limits: they are bounded by the backlog's capacity and byte limit. Their bytes
-    /// count in ``queuedBytes``, so live frames overflow sooner until the reader takes them.
-    /// Only before the reader started.
+    /// Owes the reader frames that come first, ahead of everything queued or owed so far
+    /// (the retry field, replayed events): beyond both limits, as they are bounded by the
+    /// replay's own bounds, and never dropped by the overflow policy. Their bytes count in
+    /// ``heldBytes``. Only before the reader started.
     mutating func prepend(_ deliveries: [Delivery]) {
         guard case .open = phase, !deliveries.isEmpty else { return }
-        compact()
-        queue.insert(contentsOf: deliveries, at: 0)
+        owed.insert(contentsOf: deliveries, at: 0)
         for delivery in deliveries {
-            queuedBytes += delivery.frame.count
+            owedBytes += delivery.frame.count
             noteAccepted(delivery)
         }
     }
@@ -183,7 +195,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         guard case .open = phase else { return .rejected }
         if admits(delivery) {
             queue.append(delivery)
-            queuedBytes += delivery.frame.count
+            liveBytes += delivery.frame.count
             noteAccepted(delivery)
             if let waiting = consumer {
                 consumer = nil
@@ -202,7 +214,7 @@ struct MailboxStateMachine<Consumer, Sender> {
             }
             if head >= capacity { compact() }
             queue.append(delivery)
-            queuedBytes += delivery.frame.count
+            liveBytes += delivery.frame.count
             noteAccepted(delivery)
             return .queuedDropping(dropped: dropped)
         case .coalesce:
@@ -216,7 +228,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         case .suspendSender:
             nextTicket += 1
             blocked.append(BlockedSend(ticket: nextTicket, delivery: delivery, sender: nil))
-            queuedBytes += delivery.frame.count
+            liveBytes += delivery.frame.count
             noteAccepted(delivery)
             return .suspend(ticket: nextTicket)
         }
@@ -225,7 +237,7 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// Queues a heartbeat only if nothing is queued: a client with frames waiting is not
     /// idle, and a full queue must not make a heartbeat wait or drop an event.
     mutating func enqueueIfIdle(_ delivery: Delivery) -> EnqueueAction {
-        guard case .open = phase, liveCount == 0, blocked.isEmpty else { return .rejected }
+        guard case .open = phase, owed.isEmpty, liveCount == 0, blocked.isEmpty else { return .rejected }
         return enqueueWithinRoom(delivery)
     }
 
@@ -251,9 +263,18 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// becomes the queue's: in steady state no array is allocated per wake-up.
     mutating func take(into batch: inout [Delivery]) -> TakeAction {
         batch.removeAll(keepingCapacity: true)
-        if liveCount > 0 || !blocked.isEmpty {
+        if !owed.isEmpty {
+            // Once per stream at most: the owed frames, then what queued behind them.
             compact()
-            swap(&batch, &queue)
+            batch = owed + queue
+            queue.removeAll(keepingCapacity: true)
+            owed = []
+        }
+        if !batch.isEmpty || liveCount > 0 || !blocked.isEmpty {
+            if batch.isEmpty {
+                compact()
+                swap(&batch, &queue)
+            }
             var senders: [Sender] = []
             for send in blocked {
                 batch.append(send.delivery)
@@ -261,7 +282,8 @@ struct MailboxStateMachine<Consumer, Sender> {
             }
             blocked.removeAll()
             inFlightBytes = queuedBytes
-            queuedBytes = 0
+            liveBytes = 0
+            owedBytes = 0
             return .batch(senders: senders)
         }
         // The reader came back: what it took before is written.
@@ -280,7 +302,7 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// Registers the reader to be woken by the next frame or the end. Returns `false` if
     /// there is something to take already: the reader must not wait then.
     mutating func register(_ waiting: Consumer) -> Bool {
-        guard liveCount == 0, blocked.isEmpty, case .open = phase else { return false }
+        guard owed.isEmpty, liveCount == 0, blocked.isEmpty, case .open = phase else { return false }
         precondition(consumer == nil, "a mailbox has one reader")
         consumer = waiting
         return true
@@ -299,7 +321,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         if drain, let last {
             queue.append(last)
-            queuedBytes += last.frame.count
+            liveBytes += last.frame.count
             noteAccepted(last)
         }
         if drain && queuedCount > 0 {
@@ -314,8 +336,10 @@ struct MailboxStateMachine<Consumer, Sender> {
         droppedCount += action.dropped
         queue.removeAll()
         head = 0
+        owed = []
         blocked.removeAll()
-        queuedBytes = 0
+        liveBytes = 0
+        owedBytes = 0
         phase = .finished(reason)
         return action
     }
@@ -358,7 +382,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         queue.removeFirst(excess)
         queue.append(delivery)
-        queuedBytes = bytes + delivery.frame.count
+        liveBytes = bytes + delivery.frame.count
         let dropped = before + 1 - queue.count
         droppedCount += dropped
         return dropped
