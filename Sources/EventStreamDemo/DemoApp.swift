@@ -56,9 +56,9 @@ struct DemoApp: Sendable {
     }
 
     /// A demo on its own.
-    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate) {
+    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate, overflowPolicy: OverflowPolicy = .dropOldest, queueCapacity: Int = 256) {
         accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
-        hub = EventServer(configuration: Self.configuration(backlog: backlog))
+        hub = EventServer(configuration: Self.configuration(backlog: backlog, overflowPolicy: overflowPolicy, queueCapacity: queueCapacity))
         openEvents = benchMode
         node = nil
         sharedTokens = nil
@@ -70,9 +70,9 @@ struct DemoApp: Sendable {
     /// - Parameter backlog: The events this node keeps in memory for replay; older ones, up to
     ///   `cluster.logLength`, are read from Redis.
     /// - Throws: `EventServerError` for a malformed Redis URL.
-    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate, cluster: ClusterSettings) throws {
+    init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate, overflowPolicy: OverflowPolicy = .dropOldest, queueCapacity: Int = 256, cluster: ClusterSettings) throws {
         accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
-        var configuration = Self.configuration(backlog: backlog)
+        var configuration = Self.configuration(backlog: backlog, overflowPolicy: overflowPolicy, queueCapacity: queueCapacity)
         // Bench mode's streams carry ticks only: the bench's generator reads every event.
         if !benchMode { configuration.welcomeEvent = try ServerSentEvent(event: "node", data: cluster.node) }
         hub = try EventServer(configuration: configuration, cluster: .init(redisURL: cluster.redisURL, name: cluster.name, logLength: cluster.logLength))
@@ -81,8 +81,10 @@ struct DemoApp: Sendable {
         sharedTokens = SharedTokens(redis: RedisClient(endpoint: try RedisEndpoint(url: cluster.redisURL)), clusterName: cluster.name)
     }
 
-    private static func configuration(backlog: Int) -> EventServer<String>.Configuration {
+    private static func configuration(backlog: Int, overflowPolicy: OverflowPolicy, queueCapacity: Int) -> EventServer<String>.Configuration {
         var configuration = EventServer<String>.Configuration()
+        configuration.overflowPolicy = overflowPolicy
+        configuration.queueCapacity = queueCapacity
         // Long enough to watch the page say "reconnecting", short enough not to wait for.
         configuration.retry = .seconds(2)
         configuration.backlogCapacity = backlog

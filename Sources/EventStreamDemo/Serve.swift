@@ -40,6 +40,12 @@ struct ServeOptions {
     var clusterName = "eventstreamdemo"
     /// About how many events the cluster's log keeps for replay (`--log-length`).
     var logLength = 10_000
+    /// What happens to a client that falls a queue behind (`--overflow-policy`): its oldest
+    /// events are dropped (the default), or it is disconnected, so that it reconnects and
+    /// replays what it missed (exact, as long as the replay window holds it).
+    var overflowPolicy = OverflowPolicy.dropOldest
+    /// Events a client's queue holds before the overflow policy applies (`--queue-capacity`).
+    var queueCapacity = 256
 
     /// The `Host` names the demo answers for.
     var allowedHosts: [String] {
@@ -63,6 +69,7 @@ struct ServeOptions {
     static let usage = """
         usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
                                        [--signin-rate R] [--notify-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
+                                       [--overflow-policy drop-oldest|disconnect] [--queue-capacity N]
                                        [--redis redis://[:password@]host[:port][/db] [--node NAME] [--cluster-name NAME] [--log-length N]]
           Serves the demo page, its JSON API and per-user event streams (the default command).
           With --redis, joins the cluster of every demo started with the same Redis and cluster name:
@@ -112,6 +119,15 @@ struct ServeOptions {
             case "--log-length":
                 guard let count = Int(value), (10...10_000_000).contains(count) else { throw UsageError(description: "--log-length takes an event count from 10 to 10000000, not \(value)") }
                 logLength = count
+            case "--overflow-policy":
+                switch value {
+                case "drop-oldest": overflowPolicy = .dropOldest
+                case "disconnect": overflowPolicy = .disconnect
+                default: throw UsageError(description: "--overflow-policy takes drop-oldest or disconnect, not \(value)")
+                }
+            case "--queue-capacity":
+                guard let count = Int(value), (1...100_000).contains(count) else { throw UsageError(description: "--queue-capacity takes an event count from 1 to 100000, not \(value)") }
+                queueCapacity = count
             case "--bench-size":
                 guard let size = Int(value), size >= 0 else { throw UsageError(description: "--bench-size takes a byte count, not \(value)") }
                 benchSize = size
@@ -143,14 +159,14 @@ nonisolated func serve(_ options: ServeOptions) async {
         do {
             app = try DemoApp(
                 benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate,
-                cluster: .init(redisURL: redisURL, name: options.clusterName, node: node, logLength: options.logLength)
+                overflowPolicy: options.overflowPolicy, queueCapacity: options.queueCapacity, cluster: .init(redisURL: redisURL, name: options.clusterName, node: node, logLength: options.logLength)
             )
         } catch {
             printError("EventStreamDemo: \(error)")
             exitProcess(2)
         }
     } else {
-        app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate)
+        app = DemoApp(benchMode: options.isBenchMode, backlog: options.backlog, signInRate: options.signInRate, notifyRate: options.notifyRate, overflowPolicy: options.overflowPolicy, queueCapacity: options.queueCapacity)
     }
     let hub = app.hub
     let server: HTTPServer

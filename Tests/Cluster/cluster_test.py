@@ -915,7 +915,11 @@ def scenario_c(ctx, clients_count=30, seconds=10.0, hop=0.2):
     tick_rate = ctx.tick_rate
     post_rate = ctx.post_rate
     per_node = {"A": ("--bench-rate", str(tick_rate), "--bench-size", "0")} if tick_rate > 0 else {}
-    nodes = start_cluster(ctx, redis, "esk-c", per_node=per_node)
+    # A client that falls a queue behind is disconnected and replays from the log: exact
+    # delivery is then checkable even for the clients this loaded machine reads slowly
+    # (under the default drop-oldest policy they would lose events, by design and reported).
+    # A queue of 4,096 events (2 s at this rate) makes that rare.
+    nodes = start_cluster(ctx, redis, "esk-c", extra=("--overflow-policy", "disconnect", "--queue-capacity", "4096"), per_node=per_node)
     ports = [(node.name, node.port) for node in nodes]
     rng = random.Random(ctx.seed)
     users = [f"c{i:02d}" for i in range(clients_count)]
