@@ -105,8 +105,8 @@ struct DemoApp: Sendable {
         }
         router.post("/notify") { request in try await notify(request) }
         router.post("/drop") { request in try await drop(request) }
-        router.get("/stats") { _ in try await Stats.snapshot(of: hub).json }
-        router.get("/metrics") { _ in await Stats.snapshot(of: hub).prometheus }
+        router.get("/stats") { _ in try await Stats.snapshot(of: hub, node: node).json }
+        router.get("/metrics") { _ in await Stats.snapshot(of: hub, node: node).prometheus }
         return router
     }
 
@@ -191,9 +191,19 @@ struct DemoApp: Sendable {
     private func drop(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Self.requireSameOrigin(request)
         let user = try await sender(of: request)
-        let count = await hub.clientCount(source: user)
-        await hub.close(source: user)
-        return try Self.json(["dropped": count])
+        guard sharedTokens != nil else {
+            let count = await hub.clientCount(source: user)
+            await hub.close(source: user)
+            return try Self.json(["dropped": count])
+        }
+        // In a cluster the user's streams may be on any node: every node closes its own.
+        do {
+            let count = try await hub.clusterClientCount(source: user)
+            try await hub.closeEverywhere(source: user)
+            return try Self.json(["dropped": count])
+        } catch {
+            return Self.refusal(.serviceUnavailable, "not dropped: the cluster's Redis is unreachable; try again later", retryAfter: .seconds(1))
+        }
     }
 
     /// Feeds the `news` channel every `interval`, until cancelled.
@@ -217,9 +227,13 @@ struct DemoApp: Sendable {
         }
     }
 
-    /// Logs one line per connect and disconnect, and per cluster event, until the hub shuts down.
-    func logConnections() async {
+    /// Logs one line per connect and disconnect (unless `perConnection` is false: bench mode),
+    /// and one per cluster event, until the hub shuts down.
+    func logConnections(perConnection: Bool = true) async {
         for await event in await hub.lifecycleEvents() {
+            if !perConnection {
+                guard case .cluster = event else { continue }
+            }
             switch event {
             case .connected(let source, let connection):
                 log("connect \(source) \(connection)")
@@ -232,8 +246,19 @@ struct DemoApp: Sendable {
             case .disconnected(let source, let connection, let reason):
                 log("disconnect \(source) \(connection) (\(reason))")
             case .cluster(let event):
-                log("cluster \(event)")
+                log(Self.describe(event))
             }
+        }
+    }
+
+    /// A cluster event as a log line.
+    static func describe(_ event: ClusterEvent) -> String {
+        switch event {
+        case .logUnavailable(let reason): "cluster: Redis is unreachable, sending refused until it is back: \(reason)"
+        case .logRestored(let after): "cluster: Redis is reachable again after \(after)"
+        case .epochChanged(let from, let to): "cluster: the log's epoch changed from \(from ?? "none") to \(to) (Redis lost its data or rolled back): streams restart, each client gets one gap"
+        case .gap(let after, let next, let missed): "cluster: \(missed) events after \(after) were trimmed before this node read them (next \(next)): streams restart"
+        case .malformedRecord(let id): "cluster: record \(id) could not be read; skipped"
         }
     }
 

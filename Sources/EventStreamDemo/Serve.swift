@@ -199,7 +199,9 @@ nonisolated func serve(_ options: ServeOptions) async {
         }
         group.addTask { await hub.run() }
         if let rate = options.benchRate {
-            // Bench mode logs nothing per connection: ten thousand lines would measure the terminal.
+            // Bench mode logs nothing per connection (ten thousand lines would measure the
+            // terminal), only what happens to the cluster.
+            if options.redisURL != nil { group.addTask { await app.logConnections(perConnection: false) } }
             if rate > 0 {
                 group.addTask { await benchTicker(hub: hub, rate: rate, size: options.benchSize) }
             }

@@ -16,15 +16,61 @@ struct Stats: Codable {
     var droppedFrames: Int
     var backlogSize: Int
     var backlogCapacity: Int
+    /// This node's name, in a cluster.
+    var node: String?
+    /// The node's view of the cluster's log, in a cluster.
+    var cluster: Cluster?
 
-    /// Reads everything in one turn of the hub's actor: one hop, one consistent snapshot.
-    static func snapshot(of hub: isolated EventServer<String>) -> Stats {
+    /// A node's view of the cluster: ``EventStreamKit/ClusterStatus`` and the cluster-wide
+    /// count of streams.
+    struct Cluster: Codable {
+        var epoch: String?
+        /// The last sequence number this node delivered, and the highest it knows exists.
+        var delivered: UInt64
+        var knownEnd: UInt64
+        /// Events the node knows exist and has not delivered yet.
+        var lag: UInt64
+        /// From a send of this node's to its delivery by this node's tail, in milliseconds.
+        var roundTripMilliseconds: Double?
+        var logReachable: Bool
+        /// Outages of the log and sends the log did not take.
+        var redisErrors: Int
+        var outages: Int
+        var appendFailures: Int
+        var epochChanges: Int
+        var gaps: Int
+        var malformedRecords: Int
+        /// Streams open on every live node; `nil` while Redis cannot be asked.
+        var clients: Int?
+    }
+
+    /// Reads everything in one turn of the hub's actor (one hop, one consistent snapshot),
+    /// then, in a cluster, the cluster-wide count from Redis.
+    static func snapshot(of hub: EventServer<String>, node: String?) async -> Stats {
+        var stats = await local(of: hub)
+        stats.node = node
+        if var cluster = stats.cluster {
+            cluster.clients = try? await hub.clusterClientCount()
+            stats.cluster = cluster
+        }
+        return stats
+    }
+
+    private static func local(of hub: isolated EventServer<String>) -> Stats {
         var channels: [String: Int] = [:]
         for channel in hub.channels { channels[channel] = hub.clientCount(channel: channel) }
         return Stats(
             clients: hub.clientCount, sources: hub.sources.count, channels: channels, eventsSent: hub.eventsSent,
             deliveries: hub.deliveries, bytesWritten: hub.bytesWritten, droppedFrames: hub.droppedFrames,
-            backlogSize: hub.backlogCount, backlogCapacity: hub.backlogCapacity
+            backlogSize: hub.backlogCount, backlogCapacity: hub.backlogCapacity,
+            cluster: hub.clusterStatus.map { status in
+                Cluster(
+                    epoch: status.epoch, delivered: status.deliveredSequence, knownEnd: status.knownEndSequence, lag: status.lag,
+                    roundTripMilliseconds: status.lastRoundTrip.map { $0 / .milliseconds(1) }, logReachable: status.isLogReachable,
+                    redisErrors: status.outages + status.appendFailures, outages: status.outages, appendFailures: status.appendFailures,
+                    epochChanges: status.epochChanges, gaps: status.gaps, malformedRecords: status.malformedRecords
+                )
+            }
         )
     }
 
@@ -53,6 +99,26 @@ struct Stats: Codable {
         metric("dropped_frames_total", "counter", "Frames dropped by slow-client policies, closes and shutdown.", [("", droppedFrames)])
         metric("backlog_events", "gauge", "Events held for replay.", [("", backlogSize)])
         metric("backlog_capacity", "gauge", "The most events held for replay.", [("", backlogCapacity)])
+        if let cluster {
+            // Label values are the node's name (checked: letters, digits, . : _ -) and an epoch
+            // read from Redis, escaped like any other.
+            metric("cluster_info", "gauge", "This node of the cluster, and the log's epoch.", [("{node=\"\(Self.escape(node ?? ""))\",epoch=\"\(Self.escape(cluster.epoch ?? ""))\"}", 1)])
+            metric("cluster_delivered_sequence", "gauge", "The last sequence number of the cluster's log this node delivered.", [("", Int(clamping: cluster.delivered))])
+            metric("cluster_lag_events", "gauge", "Events of the cluster's log this node knows exist and has not delivered yet.", [("", Int(clamping: cluster.lag))])
+            metric("cluster_log_reachable", "gauge", "1 while this node's tail is connected to Redis.", [("", cluster.logReachable ? 1 : 0)])
+            metric("cluster_redis_errors_total", "counter", "Outages of the cluster's log, and sends it did not take.", [("", cluster.redisErrors)])
+            metric("cluster_epoch_changes_total", "counter", "Times the log's epoch changed (Redis lost its data, or rolled back).", [("", cluster.epochChanges)])
+            metric("cluster_gaps_total", "counter", "Times this node's tail found events trimmed before it read them.", [("", cluster.gaps)])
+            metric("cluster_malformed_records_total", "counter", "Records of the log that could not be read.", [("", cluster.malformedRecords)])
+            if let clients = cluster.clients {
+                metric("cluster_clients", "gauge", "Open event streams on every live node of the cluster.", [("", clients)])
+            }
+            if let roundTrip = cluster.roundTripMilliseconds {
+                lines.append("# HELP eventstream_cluster_round_trip_seconds From this node's last send to its delivery by this node's tail.")
+                lines.append("# TYPE eventstream_cluster_round_trip_seconds gauge")
+                lines.append("eventstream_cluster_round_trip_seconds \(roundTrip / 1000)")
+            }
+        }
         return HTTPResponse(text: lines.joined(separator: "\n") + "\n", contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 

@@ -47,6 +47,34 @@ struct DemoClusterTests {
         #expect(titles == ["one", "two", "three"])
         let sequences = events.dropFirst().compactMap { $0.id.split(separator: "-").last.flatMap { Int($0) } }
         #expect(sequences == [1, 2, 4], "one sequence across both nodes: \(events.map(\.id))")
+        // /stats: the node, the log's epoch (the one in the IDs), no lag once delivered, and
+        // the cluster-wide count; /metrics the same for Prometheus.
+        let epoch = String(events[1].id.split(separator: "-")[0])
+        let stats = try JSONSerialization.jsonObject(with: Data(try await b.request("GET", "/stats").body.utf8)) as? [String: Any]
+        #expect(stats?["node"] as? String == "beta")
+        let cluster = stats?["cluster"] as? [String: Any]
+        #expect(cluster?["epoch"] as? String == epoch)
+        #expect(cluster?["delivered"] as? Int == 4)
+        #expect(cluster?["lag"] as? Int == 0)
+        #expect(cluster?["logReachable"] as? Bool == true)
+        #expect(cluster?["redisErrors"] as? Int == 0)
+        // alice opens a stream on beta again (the one above ended with its loop); alpha counts it.
+        let stream = try LoopbackClient(port: b.port, poller: b.poller)
+        defer { stream.close() }
+        try await stream.send("GET /events?token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        _ = try await stream.read { $0.contains("data: beta") }
+        try await waitUntil("alice counted cluster-wide") {
+            let body = (try? await a.request("GET", "/stats"))?.body ?? ""
+            return body.contains(#""clients":1,"delivered""#)
+        }
+        let metrics = try await a.request("GET", "/metrics").body
+        #expect(metrics.contains(#"eventstream_cluster_info{node="alpha",epoch="\#(epoch)"} 1"#), "\(metrics)")
+        #expect(metrics.contains("eventstream_cluster_lag_events 0"))
+        #expect(metrics.contains("eventstream_cluster_clients 1"))
+        #expect(metrics.contains("eventstream_cluster_round_trip_seconds "))
+        // /drop on alpha ends alice's stream on beta.
+        #expect(try await a.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)"]).body.contains(#""dropped":1"#))
+        _ = try await stream.readToEnd()
         // A token nobody issued is refused on both.
         for node in [a, b] {
             #expect(try await node.request("GET", "/events?token=0123456789abcdef0123456789abcdef").status == 401)
