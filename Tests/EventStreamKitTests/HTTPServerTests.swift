@@ -51,6 +51,28 @@ struct HTTPServerTests {
         await server.stop()
     }
 
+    @Test("run() runs the hubs behind its event routes: heartbeats come without a hub.run() of the user's")
+    func runDrivesTheHubs() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.heartbeatInterval = .milliseconds(50)
+        let hub = EventServer<String>(configuration: configuration)
+        // The same hub behind a second route: still run once.
+        let server = try TestServer.start(hub: hub, routes: { router, hub in
+            router.events("/more", server: hub) { _ in "more" }
+        })
+        try await waitUntil("the server runs the hub") { await hub.isRunning }
+        let client = try server.client()
+        try await client.send("GET /events?user=alice HTTP/1.1\r\nHost: t\r\n\r\n")
+        // Two heartbeats (comment lines) after the head.
+        let stream = try await client.read { text in
+            guard let head = text.utf8.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
+            return text.utf8[head.upperBound...].filter { $0 == UInt8(ascii: ":") }.count >= 2
+        }
+        #expect(stream.hasPrefix("HTTP/1.1 200 OK"))
+        client.close()
+        await server.stop()
+    }
+
     @Test func aWrongMethodNamesTheAllowedOnes() async throws {
         let server = try TestServer.start()
         let response = try await server.exchange("PUT /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")

@@ -78,8 +78,13 @@ public struct HTTPRouter: Sendable {
     }
 
     /// The hubs behind event routes, for a graceful shutdown.
+    /// The hubs behind event routes, each once.
     var eventServers: [any EventStreamHub] {
-        routes.values.flatMap(\.values).compactMap { if case .events(let route) = $0 { route.hub } else { nil } }
+        var seen: Set<ObjectIdentifier> = []
+        return routes.values.flatMap(\.values).compactMap { route -> (any EventStreamHub)? in
+            guard case .events(let route) = route, seen.insert(ObjectIdentifier(route.hub)).inserted else { return nil }
+            return route.hub
+        }
     }
 }
 
@@ -131,8 +136,9 @@ struct SourceResolution: Sendable {
 }
 
 /// A hub, seen by the HTTP server without its source ID type.
-protocol EventStreamHub: Sendable {
+protocol EventStreamHub: AnyObject, Sendable {
     var responseHeaders: [(name: String, value: String)] { get }
+    func run() async
     func shutdown() async
     /// How long a client refused by a hub that is shutting down should wait.
     func refusalDelay() async -> Duration

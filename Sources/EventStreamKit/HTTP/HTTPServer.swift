@@ -17,7 +17,7 @@ import Synchronization
 /// }
 /// let server = try HTTPServer(router: router, configuration: .init(host: "127.0.0.1", port: 0))
 /// print("listening on port", server.port)
-/// try await server.run()   // until cancelled or shutdown()
+/// await server.run()   // runs the hub too (heartbeats, a cluster's log), until cancelled or shutdown()
 /// ```
 ///
 /// Limits (``Configuration``): request head 8 KiB and 100 fields (431), body 1 MiB (413),
@@ -170,8 +170,13 @@ public final class HTTPServer: Sendable {
     /// down gracefully: stops accepting, lets every hub behind an event route close its
     /// streams with a final flush, closes idle connections, and returns when every
     /// connection has ended.
+    ///
+    /// It also runs every hub behind an event route (``EventServer/run()``: heartbeats, and a
+    /// cluster's log), so that they cannot be forgotten. A hub that is already running, or
+    /// that another ``run()`` call starts too, runs once.
     public func run() async {
         await withDiscardingTaskGroup { streams in
+            for hub in router.eventServers { streams.addTask { await hub.run() } }
             streams.addTask {
                 await self.acceptAndServe()
                 self.handoffs.close()  // every connection task has ended: no more hand-offs
