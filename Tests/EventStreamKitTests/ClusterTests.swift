@@ -168,6 +168,34 @@ struct ClusterReplayTests {
         for task in tasks { await task.value }
     }
 
+    @Test("a replay from the log is owed beyond the queue, but not beyond the limit shared by every queue: past it, a gap")
+    func replayWithinTheSharedLimit() async throws {
+        let redis = try await RedisProcess()
+        var configuration = EventServer<String>.Configuration()
+        configuration.heartbeatInterval = nil
+        configuration.backlogCapacity = 5
+        configuration.queueCapacity = 4
+        configuration.totalQueueByteLimit = 8_000
+        configuration.gapEvent = try ServerSentEvent(event: "gap", data: "gap")
+        let hub = try EventServer<String>(configuration: configuration, cluster: .init(redisURL: "redis://127.0.0.1:\(redis.port)"))
+        let tasks = try await Self.start([hub])
+        let padding = String(repeating: "x", count: 80)
+        var ids: [String] = []
+        for index in 0..<120 { ids.append(try await hub.send("\(index) \(padding)", as: Self.note, to: .source("alice"))) }
+        let lastID = ids.last
+        try await waitUntil("delivered") { await hub.lastEventID == lastID }
+        // 30 events of about 100 bytes: far over the queue (4), well within the shared limit.
+        let near = StreamRecorder(try await hub.connect(source: "alice", lastEventID: ids[89]))
+        #expect(try await near.waitForEvents(30).map(\.lastEventID) == Array(ids[90...]))
+        // 110 events, about 11 KB, owed to a client that does not read: over the shared 8,000.
+        let far = StreamRecorder(try await hub.connect(source: "alice", lastEventID: ids[9]))
+        #expect(try await far.waitForEvents(1).map(\.type) == ["gap"])
+        await near.cancel()
+        await far.cancel()
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
     @Test("a forged Last-Event-ID ahead of the log: the gap signal and live events at once, not a wait for the log to reach it")
     func forgedFutureIDIsAGap() async throws {
         let redis = try await RedisProcess()

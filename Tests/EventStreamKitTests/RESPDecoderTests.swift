@@ -132,10 +132,22 @@ struct RESPDecoderTests {
         #expect(failedAt.map { $0 <= 102 } == true, "failed at byte \(String(describing: failedAt))")
     }
 
-    @Test("a reply holding more string bytes than the reply limit is refused")
+    @Test("a reply of millions of small values is bounded like one of long strings: each value costs valueCost")
+    func manySmallValuesAreBounded() {
+        var limits = RESPDecoder.Limits()
+        limits.maxReplyBytes = 1 << 20
+        // 40,000 integers of 4 bytes each on the wire: 160 KB sent, 1.3 MB charged.
+        let reply = RESPValue.array((0..<1000).map { _ in .array((0..<40).map { _ in .integer(1) }) })
+        #expect(throws: RESPError.self) { _ = try decodeAll([encode(reply)], limits: limits) }
+        let small = RESPValue.array((0..<100).map { _ in .integer(1) })
+        #expect((try? decodeAll([encode(small)], limits: limits)) == [small])
+    }
+
+    @Test("a reply holding more bytes than the reply limit is refused")
     func replyLimit() {
         var limits = RESPDecoder.Limits()
-        limits.maxReplyBytes = 100
+        // Ten strings of 10 bytes, and 11 values (the array and its strings) at valueCost.
+        limits.maxReplyBytes = 100 + 11 * RESPDecoder.valueCost
         let reply = RESPValue.array((0..<11).map { _ in .bulkString(Array(repeating: 65, count: 10)) })
         #expect(throws: RESPError.self) { _ = try decodeAll([encode(reply)], limits: limits) }
         let fits = RESPValue.array((0..<10).map { _ in .bulkString(Array(repeating: 65, count: 10)) })

@@ -16,9 +16,15 @@ struct RESPDecoder {
         var maxDepth = 16
         /// The longest simple string, error or number line. Default: 64 KiB.
         var maxLineLength = 64 * 1024
-        /// The most bytes of strings one reply may hold in total. Default: 128 MiB.
+        /// The most bytes one reply may hold in total: its strings' bytes, and
+        /// ``valueCost`` for every value, so that a reply of millions of small values (`:1`)
+        /// is bounded as a reply of long strings is. Default: 128 MiB.
         var maxReplyBytes = 128 << 20
     }
+
+    /// What each value of a reply is charged against ``Limits/maxReplyBytes`` besides its
+    /// strings' bytes: about what a `RESPValue` costs in an array, with its share of overhead.
+    static let valueCost = 32
 
     private struct Pending {
         var remaining: Int
@@ -119,6 +125,7 @@ struct RESPDecoder {
                     guard stack.count < limits.maxDepth else {
                         throw RESPError("arrays nested deeper than \(limits.maxDepth)")
                     }
+                    try count(Self.valueCost)
                     var elements: [RESPValue] = []
                     elements.reserveCapacity(min(Int(length), 1024))
                     stack.append(Pending(remaining: Int(length), elements: elements))
@@ -128,6 +135,7 @@ struct RESPDecoder {
             default:
                 throw RESPError("a reply starting with byte \(type), not one of + - : $ *")
             }
+            try count(Self.valueCost)
             consume(to: end)
             // Attach to the arrays being built; a finished array is itself an item.
             while var top = stack.popLast() {
@@ -177,7 +185,7 @@ struct RESPDecoder {
     private mutating func count(_ bytes: Int) throws(RESPError) {
         replyBytes += bytes
         guard replyBytes <= limits.maxReplyBytes else {
-            throw RESPError("a reply holding more than \(limits.maxReplyBytes) bytes of strings")
+            throw RESPError("a reply holding more than \(limits.maxReplyBytes) bytes (its strings, and \(Self.valueCost) for each value)")
         }
     }
 

@@ -106,7 +106,7 @@ final class RedisConnection: Sendable {
     /// connection idle while Redis restarted fails this, so a caller can replace it before
     /// sending, instead of losing a command to a dead socket.
     var isUsable: Bool {
-        guard state.withLock({ $0.isBroken == nil && !$0.isBusy }) else { return false }
+        guard state.withLock({ $0.isBroken == nil && !$0.isBusy && $0.decoder.bufferedCount == 0 }) else { return false }
         var byte: UInt8 = 0
         #if canImport(Glibc)
         let peeked = recv(socket.fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
@@ -147,6 +147,12 @@ final class RedisConnection: Sendable {
                 continue
             }
             try await receive()
+        }
+        // Redis sends exactly one reply per command. Bytes beyond them mean the replies may be
+        // misaligned (one caller's answer handed to the next): none of this batch is trusted,
+        // and the connection is dropped.
+        if state.withLock({ $0.decoder.bufferedCount }) > 0 {
+            throw RedisError(.connectionFailed, "\(endpoint) sent more replies than it was sent commands")
         }
         return replies
     }
@@ -202,14 +208,18 @@ private func withDeadline<T: Sendable>(
             onTimeout()
             return nil
         }
-        var outcome: Result<T, any Error> = .failure(CancellationError())
-        for await value in group {
-            guard let value else { continue }
-            outcome = value
-            break
+        // Whichever ends first decides: the body's result, or the timer. Either way the other
+        // is cancelled: a body stuck in a wait that only cancellation ends (a connect that
+        // the server never answers) ends now, not when the kernel gives up minutes later.
+        if case let value?? = await group.next() {
+            group.cancelAll()
+            return value
         }
         group.cancelAll()
-        return outcome
+        for await value in group {
+            if let value { return value }
+        }
+        return .failure(CancellationError())
     }
     // A body that the timeout ended fails too; the timeout is the reason given.
     if fired.value.load(ordering: .sequentiallyConsistent), case .failure = result {

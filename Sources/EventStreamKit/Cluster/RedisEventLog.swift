@@ -127,16 +127,26 @@ actor RedisEventLog {
             do {
                 let tail = try await RedisConnection.connect(to: endpoint, timeout: timeout)
                 connection = tail
-                if isDown {
-                    isDown = false
-                    await deliver(.reconnected)
+                // Back only once a command worked: a server that accepts connections and then
+                // refuses every command (loading, a read-only replica, too many clients) is
+                // still down, and the backoff keeps growing.
+                try await resynchronize(&cursor, on: tail, deliver: deliver) {
+                    if isDown {
+                        isDown = false
+                        await deliver(.reconnected)
+                    }
+                    backoff = .milliseconds(50)
                 }
-                backoff = .milliseconds(50)
-                try await resynchronize(&cursor, on: tail, deliver: deliver)
                 while !Task.isCancelled {
+                    let asked = ContinuousClock.now
                     let reply = try await tail.send([stream.tailCommand(after: cursor.sequence, count: batchSize, block: block)], timeout: block + timeout)
                     let records = try stream.tailResult(reply[0])
-                    guard let first = records.first else { continue }
+                    guard let first = records.first else {
+                        // A real server answers an empty XREAD BLOCK after `block`; one that
+                        // answers at once (not Redis, or broken) must not make this loop spin.
+                        if ContinuousClock.now - asked < block / 10 { try await Task.sleep(for: min(block / 10, .milliseconds(100))) }
+                        continue
+                    }
                     if first.epoch != cursor.epoch {
                         // The log was recreated since this connection read its state.
                         await deliver(.epochChanged(from: cursor.epoch, to: first.epoch))
@@ -144,10 +154,15 @@ actor RedisEventLog {
                         try await resynchronize(&cursor, on: tail, deliver: deliver)
                         continue
                     }
+                    let sameEpoch = records.prefix { $0.epoch == first.epoch }
+                    // Redis answers in increasing order after the cursor; anything else is not
+                    // Redis (or not our log), and delivering it would skip or repeat events.
+                    guard first.sequence > cursor.sequence, zip(sameEpoch, sameEpoch.dropFirst()).allSatisfy({ $0.sequence < $1.sequence }) else {
+                        throw RedisError(.connectionFailed, "tailing \(stream.streamKey): records out of order after \(cursor.sequence)")
+                    }
                     if first.sequence != cursor.sequence + 1 {
                         await deliver(.gap(after: cursor.sequence, next: first.sequence))
                     }
-                    let sameEpoch = records.prefix { $0.epoch == first.epoch }
                     await deliver(.records(Array(sameEpoch)))
                     cursor.sequence = sameEpoch.last!.sequence
                 }
@@ -239,9 +254,12 @@ actor RedisEventLog {
     /// Compares `cursor` with the log's state and moves it (and says why) when the records it
     /// points into are gone. A log without an epoch gets one here, so the change is known at
     /// once, not at the next append.
-    private nonisolated func resynchronize(_ cursor: inout Cursor, on connection: RedisConnection, deliver: @Sendable (TailEvent) async -> Void) async throws {
+    private nonisolated func resynchronize(
+        _ cursor: inout Cursor, on connection: RedisConnection, deliver: @Sendable (TailEvent) async -> Void, reachable: () async -> Void = {}
+    ) async throws {
         let reply = try await connection.send([stream.epochCommand(candidate: Self.newEpoch())], timeout: timeout)[0]
         let state = try stream.epochResult(reply)
+        await reachable()
         if cursor.epoch == nil, cursor.sequence == 0 {
             // A tail from the very start adopts the epoch it finds.
             cursor.epoch = state.epoch

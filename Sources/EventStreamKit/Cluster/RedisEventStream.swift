@@ -116,7 +116,10 @@ struct RedisEventStream: Sendable {
             throw RedisError(.connectionFailed, "reading \(metaKey): unexpected reply \(reply)")
         }
         guard let epoch = elements[0].string else { return nil }
-        return (epoch, UInt64(elements[1].integer ?? 0))
+        guard let last = UInt64(exactly: elements[1].integer ?? 0) else {
+            throw RedisError(.connectionFailed, "reading \(metaKey): a negative sequence number")
+        }
+        return (epoch, last)
     }
 
     /// The records of an `XRANGE` reply.
@@ -136,10 +139,17 @@ struct RedisEventStream: Sendable {
         return try entries.map(record)
     }
 
+    /// The highest sequence number the append script can make (`HINCRBY` stops at
+    /// `Int64.max`): an entry numbered higher was not written by a node.
+    static let maxSequence = UInt64(Int64.max)
+
     private func record(_ entry: RESPValue) throws(RedisError) -> Record {
         guard let parts = entry.elements, parts.count == 2, let id = parts[0].string, let fields = parts[1].elements,
               let sequence = id.split(separator: "-").first.flatMap({ UInt64($0) }) else {
             throw RedisError(.connectionFailed, "reading \(streamKey): malformed entry \(entry)")
+        }
+        guard (1...Self.maxSequence).contains(sequence) else {
+            throw RedisError(.connectionFailed, "reading \(streamKey): entry \(id) has a sequence number no node writes (written by something else?)")
         }
         var epoch: String?
         var payload: [UInt8]?

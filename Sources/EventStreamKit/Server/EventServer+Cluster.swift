@@ -240,18 +240,30 @@ extension EventServer {
         var deliveries: [Delivery] = []
         var bytes = 0
         for stored in records {
-            guard let decoded = try? ClusterRecord(bytes: stored.payload), decoded.kind == .event,
-                  decoded.recipients(decode: link.decodeSource).includes(source: source, channels: channels) else { continue }
-            let id = "\(stored.epoch)-\(stored.sequence)"
-            guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else { continue }
-            let frame = EventFrame(event)
+            let entry = replayCache.entry(stored.sequence, epoch: stored.epoch) ?? {
+                let entry = Self.replayEntry(stored, link: link)
+                replayCache.insert(entry, sequence: stored.sequence, epoch: stored.epoch)
+                return entry
+            }()
+            guard let event = entry.event, event.recipients.includes(source: source, channels: channels) else { continue }
             // A replay is owed to the client beyond its queue's limits: bounded here as the
-            // backlog bounds a local one. More than that is a gap, not memory without bound.
-            bytes += frame.count
+            // backlog bounds a local one, more is a gap, not memory without bound.
+            bytes += event.delivery.frame.count
             guard bytes <= configuration.backlogByteLimit else { return nil }
-            deliveries.append(Delivery(frame: frame, name: decoded.name, id: id))
+            deliveries.append(event.delivery)
         }
+        // Owed frames count against the limit shared by every queue, as queued ones do: past
+        // it (a mass reconnect far back, or clients that replay and never read), a gap.
+        guard bytes <= queueBudget.room else { return nil }
         return deliveries
+    }
+
+    /// A record of the log as a replay needs it: decoded and encoded once.
+    private static func replayEntry(_ stored: RedisEventStream.Record, link: ClusterLink) -> ReplayCache<SourceID>.Entry {
+        guard let decoded = try? ClusterRecord(bytes: stored.payload), decoded.kind == .event,
+              let event = try? ServerSentEvent(id: "\(stored.epoch)-\(stored.sequence)", event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments)
+        else { return ReplayCache.Entry(event: nil) }
+        return ReplayCache.Entry(event: (Delivery(frame: EventFrame(event), name: decoded.name, id: event.id), decoded.recipients(decode: link.decodeSource)))
     }
 
     /// Whether the log has a record `sequence` in the current epoch: whether a client that

@@ -59,6 +59,8 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     /// Connections whose client has seen the log further than this node has delivered (it
     /// came from a node further ahead): records up to their floor are not delivered to them.
     var clusterFloors: [ConnectionID: UInt64] = [:]
+    /// Records read back from the log for replays, shared by the clients that replay them.
+    var replayCache: ReplayCache<SourceID>
     /// Counted once each, reported by ``clusterStatus``.
     var clusterEpochChanges = 0
     var clusterGaps = 0
@@ -152,6 +154,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
                 .map { Delivery(frame: EventFrame($0), name: $0.event, id: nil) }
         }
         self.backlog = Backlog(capacity: configuration.backlogCapacity, byteLimit: configuration.backlogByteLimit)
+        replayCache = ReplayCache(byteLimit: configuration.backlogByteLimit)
         (stopSignal, stopContinuation) = AsyncStream.makeStream()
     }
 
