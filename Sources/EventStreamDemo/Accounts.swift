@@ -98,6 +98,9 @@ final class Accounts: Sendable {
         return state.withLock { $0.store.user(forToken: token, at: now) }
     }
 
+    /// Every token kept, with its user.
+    var allTokens: [(token: String, user: String)] { state.withLock { $0.store.all } }
+
     /// Forgets `token` (a sign-in that could not be completed).
     func forget(_ token: String) {
         state.withLock { $0.store.forget(token) }

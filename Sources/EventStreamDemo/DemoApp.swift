@@ -247,6 +247,12 @@ struct DemoApp: Sendable {
                 log("disconnect \(source) \(connection) (\(reason))")
             case .cluster(let event):
                 log(Self.describe(event))
+                if case .epochChanged = event, let sharedTokens {
+                    // Redis lost its data, the shared tokens with it: share this node's again.
+                    let tokens = accounts.allTokens
+                    await sharedTokens.rememberAll(tokens)
+                    log("cluster: shared this node's \(tokens.count) sign-in tokens again")
+                }
             }
         }
     }

@@ -31,6 +31,15 @@ struct SharedTokens: Sendable {
         _ = try await redis.call("SET", prefix + token, user, "EX", String(Int(Self.lifetime / .seconds(1))))
     }
 
+    /// Shares every token this node issued again, at once: after Redis lost its data (the
+    /// log's epoch changed), so that a node's users can still reconnect through any node.
+    /// Best effort: on failure they work on their own node only, until signed in again.
+    func rememberAll(_ tokens: [(token: String, user: String)]) async {
+        guard !tokens.isEmpty else { return }
+        let lifetime = String(Int(Self.lifetime / .seconds(1)))
+        _ = try? await redis.send(tokens.map { ["SET", prefix + $0.token, $0.user, "EX", lifetime] })
+    }
+
     /// Stops sharing `token` (best effort: if Redis cannot be reached, it expires instead).
     func forget(_ token: String) async {
         _ = try? await redis.call("DEL", prefix + token)

@@ -64,6 +64,11 @@ struct TokenStore: Sendable {
         issuedByUser[user] ?? []
     }
 
+    /// Every token and its user, in no particular order.
+    var all: [(token: String, user: String)] {
+        entries.map { ($0.key, $0.value.user) }
+    }
+
     /// Every token, least recently used first.
     var tokensByRecency: [String] {
         var result: [String] = []
