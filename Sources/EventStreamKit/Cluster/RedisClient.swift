@@ -23,8 +23,13 @@ package actor RedisClient {
     ///
     /// - Throws: ``RedisError`` when Redis cannot be reached or does not answer in time.
     package func send(_ commands: [[String]]) async throws(RedisError) -> [RESPValue] {
-        guard !commands.isEmpty else { return [] }
-        let encoded = commands.map { RESPValue.command($0) }
+        try await send(encoded: commands.map { RESPValue.command($0) })
+    }
+
+    /// Sends commands already encoded (``RESPValue/command(_:)``, binary arguments), as
+    /// ``send(_:)`` does.
+    package func send(encoded: [[UInt8]]) async throws(RedisError) -> [RESPValue] {
+        guard !encoded.isEmpty else { return [] }
         let result = await withCheckedContinuation { continuation in
             waiting.append((encoded, continuation))
             guard !isFlushing else { return }

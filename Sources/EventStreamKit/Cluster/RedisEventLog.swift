@@ -37,11 +37,11 @@ actor RedisEventLog {
     let stream: RedisEventStream
     /// How long an append may wait for Redis before it throws.
     let timeout: Duration
-    private var connection: RedisConnection?
-    /// Commands waiting for the next pipelined write, in call order.
-    private var waiting: [(command: [UInt8], continuation: CheckedContinuation<RESPValue, any Error>)] = []
-    private var isFlushing = false
-    private var rangeConnection: RedisConnection?
+    /// Appends and other short commands: one shared, pipelined connection.
+    private let commands: RedisClient
+    /// Replays: a connection of their own, so that a replay does not wait behind appends,
+    /// nor they behind it.
+    private let reads: RedisClient
     private var rangesWaiting: [(after: UInt64, through: UInt64, continuation: CheckedContinuation<Result<[RedisEventStream.Record], any Error>, Never>)] = []
     private var isReadingRanges = false
 
@@ -49,6 +49,8 @@ actor RedisEventLog {
         self.endpoint = endpoint
         self.stream = stream
         self.timeout = timeout
+        commands = RedisClient(endpoint: endpoint, timeout: timeout)
+        reads = RedisClient(endpoint: endpoint, timeout: timeout)
     }
 
     /// Appends `payloads` as consecutive records.
@@ -67,41 +69,7 @@ actor RedisEventLog {
     ///
     /// - Throws: ``RedisError`` when Redis cannot be reached, or did not answer in time.
     func call(_ command: [UInt8]) async throws -> RESPValue {
-        try await withCheckedThrowingContinuation { continuation in
-            waiting.append((command, continuation))
-            guard !isFlushing else { return }
-            isFlushing = true
-            // Ends when no command is waiting; every waiting command is resumed before it does.
-            Task { await self.flush() }
-        }
-    }
-
-    private func flush() async {
-        while !waiting.isEmpty {
-            let batch = waiting
-            waiting = []
-            do {
-                let connection = try await connected()
-                let replies = try await connection.send(batch.map(\.command), timeout: timeout)
-                for (call, reply) in zip(batch, replies) { call.continuation.resume(returning: reply) }
-            } catch {
-                connection?.close()
-                connection = nil
-                for call in batch { call.continuation.resume(throwing: error) }
-            }
-        }
-        isFlushing = false
-    }
-
-    private func connected() async throws(RedisError) -> RedisConnection {
-        if let connection {
-            if connection.isUsable { return connection }
-            connection.close()  // Redis went away while it was idle
-            self.connection = nil
-        }
-        let fresh = try await RedisConnection.connect(to: endpoint, timeout: timeout)
-        connection = fresh
-        return fresh
+        try await commands.send(encoded: [command])[0]
     }
 
     /// Reads the log after `cursor` until the task is cancelled, handing `deliver` every record
@@ -201,43 +169,54 @@ actor RedisEventLog {
         return try result.get()
     }
 
+    /// The most records one read may span: a replay longer than this is a gap (the replay's
+    /// byte bound would refuse it anyway), and no reply has to hold the whole log.
+    static let maxRangeLength: UInt64 = 100_000
+
     private func readRanges() async {
         while !rangesWaiting.isEmpty {
             let batch = rangesWaiting
             rangesWaiting = []
-            let after = batch.map(\.after).min()!
-            let through = batch.map(\.through).max()!
-            let result: Result<[RedisEventStream.Record], RedisError>
-            do throws(RedisError) {
-                let connection = try await rangeConnected()
-                let reply = try await connection.send([stream.rangeCommand(after: after, count: Int(clamping: through - after))], timeout: timeout)
-                result = .success(try stream.rangeResult(reply[0]))
-            } catch {
-                rangeConnection?.close()
-                rangeConnection = nil
-                result = .failure(error)
+            // Overlapping reads merge into one XRANGE (a mass reconnect shares one read), as
+            // long as a merged read stays within the longest one; the rest go in the same
+            // pipelined write.
+            var segments: [(after: UInt64, through: UInt64, members: [Int])] = []
+            for index in batch.indices.sorted(by: { batch[$0].after < batch[$1].after }) {
+                let read = batch[index]
+                guard read.through - read.after <= Self.maxRangeLength else {
+                    batch[index].continuation.resume(returning: .success([]))
+                    continue
+                }
+                if let last = segments.last, read.after <= last.through, max(last.through, read.through) - last.after <= Self.maxRangeLength {
+                    segments[segments.count - 1].through = max(last.through, read.through)
+                    segments[segments.count - 1].members.append(index)
+                } else {
+                    segments.append((read.after, read.through, [index]))
+                }
             }
-            for read in batch {
-                read.continuation.resume(returning: result.map { records in
-                    // Sorted by sequence: each read's slice is found by two binary searches.
-                    let lower = records.partitioningIndex { $0.sequence > read.after }
-                    let upper = records.partitioningIndex { $0.sequence > read.through }
-                    return lower < upper ? Array(records[lower..<upper]) : []
-                }.mapError { $0 })
+            guard !segments.isEmpty else { continue }
+            let replies: Result<[RESPValue], RedisError>
+            do throws(RedisError) {
+                replies = .success(try await reads.send(encoded: segments.map { stream.rangeCommand(after: $0.after, count: Int($0.through - $0.after)) }))
+            } catch {
+                replies = .failure(error)
+            }
+            for (segment, position) in zip(segments, segments.indices) {
+                let records = replies.flatMap { replies -> Result<[RedisEventStream.Record], RedisError> in
+                    Result { () throws(RedisError) in try stream.rangeResult(replies[position]) }
+                }
+                for index in segment.members {
+                    let read = batch[index]
+                    read.continuation.resume(returning: records.map { records in
+                        // Sorted by sequence: each read's slice is found by two binary searches.
+                        let lower = records.partitioningIndex { $0.sequence > read.after }
+                        let upper = records.partitioningIndex { $0.sequence > read.through }
+                        return lower < upper ? Array(records[lower..<upper]) : []
+                    }.mapError { $0 })
+                }
             }
         }
         isReadingRanges = false
-    }
-
-    private func rangeConnected() async throws(RedisError) -> RedisConnection {
-        if let rangeConnection {
-            if rangeConnection.isUsable { return rangeConnection }
-            rangeConnection.close()
-            self.rangeConnection = nil
-        }
-        let fresh = try await RedisConnection.connect(to: endpoint, timeout: timeout)
-        rangeConnection = fresh
-        return fresh
     }
 
     /// The end of the log now (creating its epoch if it has none): where a node that starts
