@@ -101,7 +101,11 @@ struct DemoApp: Sendable {
         router.events("/events", server: hub, channels: { request in
             request.query["channels"]?.split(separator: ",").contains("news") == true ? ["news"] : []
         }) { request in
-            try await user(for: request)
+            let user = try await user(for: request)
+            // The connect line that follows names the stream; this one, where it came from
+            // (behind a trusted proxy, the client's address from X-Forwarded-For).
+            if !openEvents { log("stream for \(user) from \(request.clientAddress ?? "an unknown address")") }
+            return user
         }
         router.post("/notify") { request in try await notify(request) }
         router.post("/drop") { request in try await drop(request) }

@@ -30,6 +30,9 @@ struct ServeOptions {
     /// Host names answered besides the bound address, `localhost`, `127.0.0.1` and `[::1]`
     /// (`--allowed-host`, repeatable): the demo refuses others (421) against DNS rebinding.
     var extraAllowedHosts: [String] = []
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`,
+    /// repeatable): nginx in front, say (Docs/Deployment.md).
+    var trustedProxies: [String] = []
     /// Set by `--redis`: this process is one node of a cluster that shares its events, its
     /// replay window and its sign-in tokens through that Redis.
     var redisURL: String?
@@ -69,7 +72,7 @@ struct ServeOptions {
     static let usage = """
         usage: EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
                                        [--signin-rate R] [--notify-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
-                                       [--overflow-policy drop-oldest|disconnect] [--queue-capacity N]
+                                       [--trusted-proxy ADDR]... [--overflow-policy drop-oldest|disconnect] [--queue-capacity N]
                                        [--redis redis://[:password@]host[:port][/db] [--node NAME] [--cluster-name NAME] [--log-length N]]
           Serves the demo page, its JSON API and per-user event streams (the default command).
           With --redis, joins the cluster of every demo started with the same Redis and cluster name:
@@ -98,6 +101,9 @@ struct ServeOptions {
             case "--allowed-host":
                 guard !value.isEmpty, HTTPServer.Configuration.isValidAllowedHost(value) else { throw UsageError(description: "--allowed-host takes a host name, with or without a port, not \(value)") }
                 extraAllowedHosts.append(value)
+            case "--trusted-proxy":
+                guard HTTPServer.Configuration.isValidTrustedProxy(value) else { throw UsageError(description: "--trusted-proxy takes an IPv4 or IPv6 address, not \(value)") }
+                trustedProxies.append(value)
             case "--signin-rate":
                 guard let rate = Double(value), rate > 0 else { throw UsageError(description: "--signin-rate takes sign-ins per second, not \(value)") }
                 signInRate = rate
@@ -177,6 +183,7 @@ nonisolated func serve(_ options: ServeOptions) async {
         // of title, plus JSON and up to 1,000 user names.
         configuration.maxBodySize = 64 * 1024
         configuration.allowedHosts = options.allowedHosts
+        configuration.trustedProxies = options.trustedProxies
         if let timeout = options.headTimeout { configuration.headTimeout = timeout }
         if let timeout = options.writeTimeout { configuration.writeTimeout = timeout }
         server = try HTTPServer(router: app.router, configuration: configuration)

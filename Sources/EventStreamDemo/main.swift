@@ -1,7 +1,7 @@
 import EventStreamKit
 
 // EventStreamDemo [serve] [--host H] [--port P] [--news-interval S] [--backlog N] [--bench-rate R] [--bench-size S]
-//                 [--signin-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]...
+//                 [--signin-rate R] [--head-timeout S] [--write-timeout S] [--allowed-host H]... [--trusted-proxy ADDR]...
 //   serves the demo page, its JSON API and per-user event streams (the default command);
 // EventStreamDemo listen <url> [-H 'K: V']... [--last-event-id ID] [--method M] [--data D | --data-file F]
 //                        [--connect-timeout S] [--read-timeout S] [--max-attempts N] [--transport builtin|foundation]

@@ -4,6 +4,36 @@ public struct HTTPRequest: Sendable {
     public let head: HTTPRequestHead
     /// The body (`Content-Length` bytes; empty without one).
     public let body: [UInt8]
+    /// The address of the connection's other end, an IPv4 or IPv6 literal (an IPv4 client
+    /// of an IPv6 listener as IPv4): behind a reverse proxy, the proxy's. `nil` if the socket
+    /// could not tell.
+    public let peerAddress: String?
+    /// The address of the client that made the request, an IPv4 or IPv6 literal, or `nil`
+    /// if unknown: ``peerAddress``, unless the peer is one of
+    /// ``HTTPServer/Configuration/trustedProxies``. Then it is read from `X-Forwarded-For`,
+    /// from the right (each proxy appends the address it received the request from): the
+    /// right-most address that is not itself a trusted proxy.
+    ///
+    /// A client can write anything into `X-Forwarded-For`; only the entries that trusted
+    /// proxies appended are believed, so a request that did not come through one gets its
+    /// ``peerAddress`` whatever the header says. An entry that is not an IP literal (a port,
+    /// `unknown`, a host name) ends the walk at the last trusted address reached, since
+    /// nothing left of it can be vouched for. Empty list elements are skipped.
+    ///
+    /// ```swift
+    /// var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 8080)
+    /// configuration.trustedProxies = ["127.0.0.1"]   // nginx on the same machine
+    /// // A request from nginx with `X-Forwarded-For: 10.0.0.1, 198.51.100.7`:
+    /// // clientAddress == "198.51.100.7" (10.0.0.1 was written by the client, and is not believed)
+    /// ```
+    public let clientAddress: String?
+
+    init(head: HTTPRequestHead, body: [UInt8], peerAddress: String? = nil, clientAddress: String? = nil) {
+        self.head = head
+        self.body = body
+        self.peerAddress = peerAddress
+        self.clientAddress = clientAddress ?? peerAddress
+    }
 
     /// The method, e.g. `GET`.
     public var method: String { head.method }

@@ -19,6 +19,7 @@ extension HTTPServer {
             maxBodySize: configuration.maxBodySize
         )
         if let size = configuration.sendBufferSize { socket.setSendBufferSize(size) }
+        let peer = IPAddress.peer(of: socket.fd)
         var reader = RequestReader(socket: socket, poller: poller, decoder: HTTPRequestDecoder(limits: limits))
         while true {
             guard setDeadline(.head, after: configuration.headTimeout, for: handle, isIdle: reader.buffered == 0) else { return }
@@ -41,7 +42,8 @@ extension HTTPServer {
                     }
                 }
                 guard setDeadline(nil, for: handle) else { return }
-                let request = HTTPRequest(head: head, body: body)
+                let client = trustedProxies.isEmpty ? peer : Self.clientAddress(peer: peer, forwardedFor: head.headers.values("X-Forwarded-For"), trusted: trustedProxies)
+                let request = HTTPRequest(head: head, body: body, peerAddress: peer, clientAddress: client)
                 switch try await respond(to: request, on: socket, handle: handle) {
                 case .keepAlive where !state.withLock({ $0.table.isStopping }):
                     await Task.yield()
@@ -262,5 +264,10 @@ extension HTTPServer.Configuration {
     /// §7.2), with or without a port.
     public static func isValidAllowedHost(_ entry: String) -> Bool {
         !entry.isEmpty && HTTPRequestDecoder.isValidHost(entry)
+    }
+
+    /// Whether `entry` can be a ``trustedProxies`` entry: an IPv4 or IPv6 literal.
+    public static func isValidTrustedProxy(_ entry: String) -> Bool {
+        IPAddress.canonical(entry) != nil
     }
 }

@@ -100,6 +100,16 @@ public final class HTTPServer: Sendable {
         /// as it goes, and crashes the process or leaves a timer unarmed when it cannot.
         /// (Docs/Decisions/0004-descriptor-reserve.md)
         public var descriptorReserve = 64
+        /// The addresses of reverse proxies whose `X-Forwarded-For` is believed: IPv4 or IPv6
+        /// literals (`"127.0.0.1"`, `"::1"`, `"10.0.0.5"`; no ranges). A request whose peer is
+        /// one of them gets its ``HTTPRequest/clientAddress`` from the header; from any other
+        /// peer the header is ignored, since a client can send it too. An entry that is not an
+        /// IP literal is logged when the server is created and ignored. Default: none, so
+        /// ``HTTPRequest/clientAddress`` is always the peer's address.
+        ///
+        /// Set it to the proxy's address as the server sees it: for nginx on the same
+        /// machine, `"127.0.0.1"` (and `"::1"` if it connects over IPv6).
+        public var trustedProxies: [String] = []
         /// Where refusals and errors are reported. Default: standard error.
         public var logger = HTTPLogger.standardError()
 
@@ -145,6 +155,8 @@ public final class HTTPServer: Sendable {
     let stopContinuation: AsyncStream<Void>.Continuation
     /// Event streams handed from the task that served their request to a fresh one.
     let handoffs = StreamHandoffs()
+    /// ``Configuration/trustedProxies``, canonical (``IPAddress/canonical(_:)``).
+    let trustedProxies: Set<String>
 
     /// Binds the listening socket, so that ``port`` is known before ``run()``.
     ///
@@ -155,6 +167,15 @@ public final class HTTPServer: Sendable {
         state = Mutex(State(table: Table(maxConnections: configuration.maxConnections)))
         descriptorLimit = Self.descriptorLimit()
         descriptorCeiling = Int32(clamping: descriptorLimit - min(max(configuration.descriptorReserve, 0), descriptorLimit / 8))
+        var trusted: Set<String> = []
+        for entry in configuration.trustedProxies {
+            if let address = IPAddress.canonical(entry) {
+                trusted.insert(address)
+            } else {
+                configuration.logger(.warning, "trustedProxies: \(entry.debugDescription) is not an IP address literal; ignored")
+            }
+        }
+        trustedProxies = trusted
         listener = try Socket.listen(host: configuration.host, port: configuration.port)
         do {
             poller = try Poller()
