@@ -215,10 +215,11 @@ struct DemoAPITests {
         for contentType in ["application/json", "Application/JSON; charset=utf-8", " application/json ;charset=UTF-8"] {
             #expect(try await demo.notify(body, token: token, headers: ["Content-Type": contentType]).status == 202, "\(contentType)")
         }
-        for origin in ["http://evil.example", "https://127.0.0.1", "http://127.0.0.1:80", "http://127.0.0.1.evil.example", "null"] {
+        for origin in ["http://evil.example", "https://evil.example", "http://127.0.0.1:80", "https://127.0.0.1:443", "http://127.0.0.1.evil.example", "null"] {
             #expect(try await demo.notify(body, token: token, headers: ["Origin": origin]).status == 403, "\(origin)")
         }
-        for origin in ["http://\(Running.host)", "HTTP://\(Running.host.uppercased())"] {
+        // https: the page's origin behind a proxy that terminates TLS (Deploy/nginx).
+        for origin in ["http://\(Running.host)", "HTTP://\(Running.host.uppercased())", "https://\(Running.host)"] {
             #expect(try await demo.notify(body, token: token, headers: ["Origin": origin]).status == 202, "\(origin)")
         }
         try await demo.stop()
