@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""The demo behind nginx with Deploy/nginx/eventstreamkit.conf, in headless Chromium over
+https:// and HTTP/2, and fails unless:
+
+1. the page loads over TLS with a throwaway certificate (Chromium trusts it by an SPKI pin);
+2. one page opens 12 EventSource streams (twice HTTP/1.1's 6 connections per origin), and
+   every one opens and receives its own notification and a broadcast one;
+3. the DevTools protocol reports every /events response as h2;
+4. an event's latency through nginx stays within 200 ms of the direct path's (both printed:
+   the same notification reaches a page on https://nginx and one on http://the-demo).
+
+The nginx config is Deploy/nginx/eventstreamkit.conf with only its addresses, certificate and
+log paths changed (each change must match exactly once, so a drifted config fails here),
+inside a minimal main config that turns gzip on for text/event-stream (the location must turn
+it off). nginx runs as the current user, not as a daemon, with its prefix, pid, logs and temp
+paths in a temporary directory. Everything on 127.0.0.1; bounded to 90 s; every process it
+starts is ended on exit. Fails, never skips, without nginx, openssl or chromium.
+
+    Tests/Deploy/nginx_h2_test.py PATH/TO/EventStreamDemo
+
+The helpers (certificate, config, processes) are shared with Tests/Deploy/measure_nginx.py.
+"""
+import base64
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG = os.path.join(ROOT, "Deploy", "nginx", "eventstreamkit.conf")
+DEADLINE = time.monotonic() + 90
+STREAMS = 12
+
+
+class Failure(Exception):
+    pass
+
+
+def remaining():
+    left = DEADLINE - time.monotonic()
+    if left <= 0:
+        raise Failure("the test ran out of time (90 s)")
+    return left
+
+
+def require(name, path=None):
+    found = path if path and os.access(path, os.X_OK) else shutil.which(name)
+    if not found:
+        raise Failure(f"{name} is not installed (.ci/run installs it)")
+    return found
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def make_certificate(directory):
+    """A throwaway self-signed certificate for 127.0.0.1; returns (cert, key, SPKI pin)."""
+    openssl = require("openssl")
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=30)
+    public = subprocess.run([openssl, "x509", "-in", cert, "-pubkey", "-noout"], check=True, capture_output=True, timeout=30).stdout
+    der = subprocess.run([openssl, "pkey", "-pubin", "-outform", "DER"], input=public, check=True, capture_output=True, timeout=30).stdout
+    return cert, key, base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def substitute(text, pattern, replacement):
+    text, count = re.subn(pattern, replacement, text, flags=re.M)
+    if count != 1:
+        raise Failure(f"Deploy/nginx/eventstreamkit.conf: expected one line matching {pattern!r}, found {count}")
+    return text
+
+
+def nginx_config(directory, port, redirect_port, upstream_port, cert, key, edit=None):
+    """Writes the main config and the site config (Deploy's, addresses and paths changed, then
+    `edit` applied to it, for measurements); returns the main config's path."""
+    with open(CONFIG) as file:
+        site = file.read()
+    site = substitute(site, r"^(\s*)server 127\.0\.0\.1:8080;", rf"\g<1>server 127.0.0.1:{upstream_port};")
+    site = substitute(site, r"^(\s*)listen 443 ssl http2;", rf"\g<1>listen 127.0.0.1:{port} ssl http2;")
+    site = substitute(site, r"^(\s*)listen 80;", rf"\g<1>listen 127.0.0.1:{redirect_port};")
+    site = substitute(site, r"^\s*listen \[::\]:443 ssl http2;\n", "")
+    site = substitute(site, r"^\s*listen \[::\]:80;\n", "")
+    site = substitute(site, r"^(\s*)ssl_certificate .*;", rf"\g<1>ssl_certificate {cert};")
+    site = substitute(site, r"^(\s*)ssl_certificate_key .*;", rf"\g<1>ssl_certificate_key {key};")
+    site = substitute(site, r"^(\s*)access_log /var/log/nginx/eventstreamkit\.access\.log", rf"\g<1>access_log {directory}/access.log")
+    if edit:
+        site = edit(site)
+    with open(os.path.join(directory, "eventstreamkit.conf"), "w") as file:
+        file.write(site)
+    for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(directory, temp), exist_ok=True)
+    main = os.path.join(directory, "nginx.conf")
+    with open(main, "w") as file:
+        file.write(f"""# Generated by Tests/Deploy: Debian's nginx.conf in miniature, paths in a temp directory.
+user {getpass.getuser()};
+worker_processes 1;
+error_log {directory}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    access_log {directory}/access.log;
+    # Debian's nginx.conf turns gzip on; this one also names text/event-stream, so that the
+    # site's `gzip off` is what keeps event streams uncompressed.
+    gzip on;
+    gzip_types text/plain application/json text/event-stream;
+    include {directory}/eventstreamkit.conf;
+}}
+""")
+    return main
+
+
+def start_nginx(directory, main):
+    nginx = require("nginx", "/usr/sbin/nginx")
+    process = subprocess.Popen([nginx, "-e", os.path.join(directory, "error.log"), "-p", directory, "-c", main,
+                                "-g", f"daemon off; pid {directory}/nginx.pid;"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=die_with_parent)
+    return process
+
+
+def wait_for_port(port, process, what, timeout=15):
+    end = time.monotonic() + min(timeout, remaining())
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise Failure(f"{what} exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise Failure(f"{what} did not listen on port {port}")
+
+
+def die_with_parent():
+    """PR_SET_PDEATHSIG: a child gets SIGKILL if this script dies without cleaning up."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
+class Demo:
+    """The demo as a subprocess; its output collected."""
+
+    def __init__(self, binary, *arguments):
+        self.process = subprocess.Popen([binary, "serve", "--port", "0", "--news-interval", "0", "--notify-rate", "1000",
+                                         "--trusted-proxy", "127.0.0.1", *arguments],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=die_with_parent)
+        self.lines = []
+        match = None
+        while match is None and len(self.lines) < 20:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip())
+            match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if not match:
+            raise Failure(f"the demo did not print its URL: {self.lines}")
+        self.port = int(match.group(1))
+        self.base = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.collect, daemon=True).start()
+
+    def collect(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def post(self, path, body, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        request = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def sign_in(self, user):
+        return self.post("/signin", {"user": user})["token"]
+
+
+class Chrome:
+    """Headless Chromium over a DevTools pipe (as Tests/Browser/browser_test.py), keeping the
+    protocol's events, with a session per tab."""
+
+    def __init__(self, spki=None):
+        binary = require("chromium")
+        to_chrome_r, self.to_chrome = os.pipe()
+        self.from_chrome, from_chrome_w = os.pipe()
+        child_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+        child_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+
+        def place_fds():
+            die_with_parent()
+            os.dup2(child_r, 3)
+            os.dup2(child_w, 4)
+
+        self.profile = tempfile.mkdtemp(prefix="esk-chromium-")
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--remote-debugging-pipe", "--user-data-dir=" + self.profile]
+        if spki:
+            # Trust exactly the throwaway certificate's key, nothing else.
+            flags.append("--ignore-certificate-errors-spki-list=" + spki)
+        self.process = subprocess.Popen([binary, *flags, "about:blank"], pass_fds=(3, 4), preexec_fn=place_fds,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(child_r)
+        os.close(child_w)
+        self.buffer = b""
+        self.next_id = 0
+        self.events = []
+
+    def send(self, method, params=None, session=None):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self.read_message()
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise Failure(f"{method} failed: {reply['error']}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self.events.append(reply)
+
+    def read_message(self):
+        while b"\0" not in self.buffer:
+            ready, _, _ = select.select([self.from_chrome], [], [], remaining())
+            if not ready:
+                raise Failure("chromium stopped answering")
+            chunk = os.read(self.from_chrome, 1 << 16)
+            if not chunk:
+                raise Failure("chromium exited")
+            self.buffer += chunk
+        message, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def open(self, url):
+        """A new tab at `url`, with network events on; returns its session."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.send("Network.enable", session=session)
+        self.send("Page.enable", session=session)
+        self.send("Page.navigate", {"url": url}, session=session)
+        self.wait_for(session, "document.readyState === 'complete' && !!document.getElementById('signin-form')", f"{url} to load")
+        return session
+
+    def evaluate(self, session, expression):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session)
+        if "exceptionDetails" in result:
+            raise Failure(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, session, expression, what, timeout=15):
+        end = min(time.monotonic() + timeout, DEADLINE)
+        while time.monotonic() < end:
+            if self.evaluate(session, expression):
+                return
+            time.sleep(0.05)
+        raise Failure(f"timed out after {timeout} s waiting for {what}")
+
+    def responses(self, session, path):
+        """The Network.responseReceived events of `session` for URLs containing `path`."""
+        return [event["params"]["response"] for event in self.events
+                if event.get("method") == "Network.responseReceived" and event.get("sessionId") == session
+                and path in event["params"]["response"]["url"]]
+
+    def close(self):
+        try:
+            self.send("Browser.close")
+        except Exception:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# Signs in each user (POST /signin from the page, same origin), opens an EventSource for each
+# with its token, and records what each receives, with Date.now() at arrival.
+OPEN_STREAMS = """(async (users) => {
+  window.esk = {open: {}, errors: {}, received: {}};
+  for (const user of users) {
+    const response = await fetch('/signin', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                             body: JSON.stringify({user})});
+    if (!response.ok) throw new Error('sign-in of ' + user + ': ' + response.status);
+    const {token} = await response.json();
+    const source = new EventSource('/events?token=' + encodeURIComponent(token));
+    esk.received[user] = [];
+    source.onopen = () => { esk.open[user] = true; };
+    source.onerror = () => { esk.errors[user] = (esk.errors[user] || 0) + 1; };
+    source.addEventListener('notification', (event) => {
+      esk.received[user].push({title: JSON.parse(event.data).title, at: Date.now()});
+    });
+  }
+  return users.length;
+})(%s)"""
+
+
+def run(binary):
+    for name, path in (("nginx", "/usr/sbin/nginx"), ("openssl", None), ("chromium", None)):
+        require(name, path)
+    scratch = tempfile.mkdtemp(prefix="esk-nginx-")
+    processes = []
+    chrome = proxied = None
+    try:
+        demo = Demo(binary)
+        processes.append(demo.process)
+        cert, key, spki = make_certificate(scratch)
+        port = free_port()
+        main = nginx_config(scratch, port, free_port(), demo.port, cert, key)
+        nginx = start_nginx(scratch, main)
+        processes.append(nginx)
+        wait_for_port(port, nginx, "nginx")
+        origin = f"https://127.0.0.1:{port}"
+        print(f"demo on {demo.base}, nginx on {origin} (TLS, HTTP/2), Chromium trusting SPKI {spki}")
+
+        chrome = Chrome(spki=spki)
+        proxied = chrome.open(origin + "/")
+        direct = chrome.open(demo.base + "/")
+        users = [f"u{index}" for index in range(1, STREAMS + 1)]
+        started = time.monotonic()
+        chrome.evaluate(proxied, OPEN_STREAMS % json.dumps(users))
+        chrome.evaluate(direct, OPEN_STREAMS % json.dumps(["direct"]))
+        chrome.wait_for(proxied, f"Object.keys(esk.open).length === {STREAMS}",
+                        f"{STREAMS} streams to open through nginx (page state: see below)", timeout=20)
+        chrome.wait_for(direct, "esk.open.direct === true", "the direct stream to open")
+        print(f"{STREAMS} streams open in one page through nginx in {time.monotonic() - started:.2f} s")
+
+        # Each user's own notification, then broadcasts that time the path.
+        sender = demo.sign_in("tester")
+        for user in users:
+            demo.post("/notify", {"to": [user], "title": f"for {user}"}, token=sender)
+        chrome.wait_for(proxied, "Object.entries(esk.received).every(([user, events]) => events.some(e => e.title === 'for ' + user))",
+                        "every stream to receive its own notification")
+        samples = 20
+        for index in range(samples):
+            demo.post("/notify", {"title": f"t{index} {time.time() * 1000:.3f}"}, token=sender)
+            time.sleep(0.05)
+        everyone = f"esk.received[%s].filter(e => e.title.startsWith('t')).length === {samples}"
+        chrome.wait_for(proxied, " && ".join(everyone % json.dumps(user) for user in users), "every stream to receive every broadcast")
+        chrome.wait_for(direct, everyone % '"direct"', "the direct stream to receive every broadcast")
+
+        received = chrome.evaluate(proxied, "JSON.stringify(esk)")
+        state = json.loads(received)
+        for user in users:
+            titles = [event["title"] for event in state["received"][user]]
+            if titles.count(f"for {user}") != 1 or any(title.startswith("for ") and title != f"for {user}" for title in titles):
+                raise Failure(f"{user} received another user's notification, or its own not once: {titles}")
+        if state["errors"]:
+            raise Failure(f"streams through nginx failed and reconnected: {state['errors']}")
+
+        # The protocol, as Chromium's network stack saw it.
+        events = chrome.responses(proxied, "/events")
+        protocols = sorted({response.get("protocol") for response in events})
+        if len(events) != STREAMS or protocols != ["h2"]:
+            raise Failure(f"expected {STREAMS} /events responses over h2 through nginx, got {len(events)} with {protocols}")
+        page = chrome.responses(proxied, origin + "/")
+        if not page or page[0].get("protocol") != "h2":
+            raise Failure(f"the page itself did not come over h2: {[r.get('protocol') for r in page]}")
+        direct_protocols = sorted({response.get("protocol") for response in chrome.responses(direct, "/events")})
+        encodings = sorted({str({k.lower(): v for k, v in response["headers"].items()}.get("content-encoding")) for response in events})
+        if encodings != ["None"]:
+            raise Failure(f"event streams through nginx were compressed: Content-Encoding {encodings}")
+
+        # Latency: the same broadcast, on the proxied page (the first stream) and the direct one.
+        def latencies(user, state):
+            return [event["at"] - float(event["title"].split()[1]) for event in state["received"][user] if event["title"].startswith("t")]
+        through_nginx = latencies("u1", state)
+        direct_state = json.loads(chrome.evaluate(direct, "JSON.stringify(esk)"))
+        direct_path = latencies("direct", direct_state)
+        median_nginx, median_direct = statistics.median(through_nginx), statistics.median(direct_path)
+        print(f"latency of a notification, POST /notify to EventSource message, median of {samples} (max):")
+        print(f"  direct to the demo ({'/'.join(map(str, direct_protocols))}): {median_direct:.1f} ms ({max(direct_path):.1f})")
+        print(f"  through nginx (h2, TLS):         {median_nginx:.1f} ms ({max(through_nginx):.1f})")
+        if median_nginx > median_direct + 200:
+            raise Failure(f"events through nginx are late: median {median_nginx:.1f} ms against {median_direct:.1f} ms direct")
+
+        # The client's address reached the server through X-Forwarded-For from a trusted proxy.
+        if not any(re.search(r"stream for u\d+ from 127\.0\.0\.1", line) for line in demo.lines):
+            raise Failure("the demo did not log the streams' client address")
+        with open(os.path.join(scratch, "access.log")) as file:
+            log = file.read()
+        if "token=" in log:
+            raise Failure("nginx's access log holds stream tokens")
+        print(f"passed: {STREAMS} streams in one page over h2 through nginx, each with its events, in {90 - remaining():.1f} s")
+    except Failure:
+        error_log = os.path.join(scratch, "error.log")
+        if os.path.exists(error_log):
+            with open(error_log) as file:
+                print("nginx error.log (last lines):\n" + "".join(file.readlines()[-20:]), file=sys.stderr)
+        if chrome is not None:
+            try:
+                print("page state:", chrome.evaluate(proxied, "JSON.stringify(window.esk)"), file=sys.stderr)
+            except Exception:
+                pass
+        raise
+    finally:
+        if chrome is not None:
+            chrome.close()
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        run(os.path.abspath(sys.argv[1]))
+    except Failure as failure:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
