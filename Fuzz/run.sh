@@ -35,7 +35,7 @@ case "$target" in
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 mkdir -p build crashes "corpus-work/$target"
-swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name FuzzTarget \
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name FuzzTarget -package-name EventStreamKitFuzz \
   "$target/main.swift" "${sources[@]}" -o "build/$target"
 # corpus-work/ grows with what the fuzzer finds; the committed corpus stays the seed.
 # Swift's own crash backtracer would race libFuzzer's handler and can hang the process; the
