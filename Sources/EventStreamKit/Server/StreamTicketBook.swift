@@ -47,6 +47,9 @@ struct StreamTicketBook<SourceID: Hashable & Sendable>: Sendable {
     /// Tickets held, expired ones included until swept.
     var count: Int { entries.count }
 
+    /// Entries in the sweep queue (for the tests of its bound).
+    var queuedCount: Int { queue.count - head }
+
     /// Holds `ticket` for `grant` until `now + lifetime`, or refuses it as the type's
     /// discussion says.
     mutating func issue(_ ticket: StreamTicket, for grant: Grant, at now: ContinuousClock.Instant) -> Issue {

@@ -19,7 +19,7 @@ import Synchronization
 ///     do {
 ///         ticket = try tickets.issue(for: user)
 ///     } catch {
-///         throw HTTPError(.serviceUnavailable, error.description)
+///         throw HTTPError(.serviceUnavailable, "\(error)")
 ///     }
 ///     return HTTPResponse(text: #"{"ticket":"\#(ticket.text)"}"#, contentType: "application/json")
 /// }
