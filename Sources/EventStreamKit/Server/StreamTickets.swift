@@ -31,8 +31,9 @@ import Synchronization
 /// }
 /// ```
 ///
-/// Bounded: at most ``Limits/capacity`` tickets are held (10,000 by default, about 100 bytes
-/// each), at most ``Limits/perSource`` per source; expired ones are swept at every issue.
+/// Bounded: at most ``Limits/capacity`` tickets are held (10,000 by default; each is a
+/// dictionary entry with its source ID and channels, and a slot in the sweep queue), at most
+/// ``Limits/perSource`` per source; expired ones are swept at every issue.
 /// Past a limit, ``issue(for:channels:)`` throws ``StreamTicketError`` with the time until the
 /// oldest ticket in the way expires: it never evicts a ticket someone is about to redeem.
 ///
