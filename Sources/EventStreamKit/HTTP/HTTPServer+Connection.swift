@@ -57,7 +57,7 @@ extension HTTPServer {
             } catch let error as HTTPParseError {
                 configuration.logger(.warning, "refused a request (\(error.status.code)): \(error.message)")
                 let response = HTTPResponse.generated(error.status, error.message + "\n")
-                guard (try? await write(responseBytes(response, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)) != nil else { return }
+                guard (try? await write(responseBytes(response, to: nil, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)) != nil else { return }
                 await lingerAndClose(socket, handle: handle)
                 return
             } catch {
