@@ -198,14 +198,16 @@ extension EventServer {
         let frame = EventFrame(event)
         record(Backlog.Entry(sequence: stored.sequence, id: id, name: decoded.name, recipients: recipients, frame: frame, frames: [:]))
         let delivery = Delivery(frame: frame, name: decoded.name, id: id)
+        let reached: Int
         if clusterFloors.isEmpty {
-            await fanOut(delivery, to: recipients)
+            reached = await fanOut(delivery, to: recipients)
         } else {
             let floors = clusterFloors
             let sequence = stored.sequence
-            await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
+            reached = await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
             clusterFloors = clusterFloors.filter { $0.value > sequence }
         }
+        observer?.eventPublished(name: decoded.name, id: id, recipients: reached)
     }
 }
 
