@@ -146,7 +146,7 @@ struct Stats: Codable {
         metric("connections_closed_total", "counter", "Event streams ended, by reason.", Self.labelled("reason", connectionsClosed))
         lines.append("# HELP eventstream_connection_duration_seconds How long the event streams that ended lasted.")
         lines.append("# TYPE eventstream_connection_duration_seconds summary")
-        lines.append("eventstream_connection_duration_seconds_sum \(connectionSeconds)")
+        lines.append("eventstream_connection_duration_seconds_sum " + String(format: "%.3f", connectionSeconds))
         lines.append("eventstream_connection_duration_seconds_count \(connectionsClosed.values.reduce(0, +))")
         metric("events_without_recipients_total", "counter", "Events sent while nobody they were for was listening.", [("", eventsWithoutRecipients)])
         metric("dropped_frames_by_cause_total", "counter", "Dropped frames: overflow (the stream went on), or why the stream ended.", Self.labelled("cause", droppedFramesByCause))
