@@ -5,8 +5,8 @@ extension HTTPStatus {
     static let tooManyRequests = HTTPStatus(code: 429, reason: "Too Many Requests")
 }
 
-/// The checks in front of the demo's state-changing routes (`POST /signin`, `/notify`,
-/// `/drop`), against cross-site request forgery: another site's page can make a browser send
+/// The checks in front of the demo's state-changing routes (`POST /signin`, `/ticket`,
+/// `/notify`, `/drop`), against cross-site request forgery: another site's page can make a browser send
 /// a "simple" request (no custom headers, `text/plain` body) without asking, but neither an
 /// `Authorization` header nor `Content-Type: application/json`, and its requests carry its
 /// own `Origin`.

@@ -7,7 +7,9 @@ import Foundation
 /// |---|---|
 /// | `GET /` | the page |
 /// | `POST /signin` | `{"user": "alice"}` → `{"user": "alice", "token": "…"}`; 429 or 503 with `Retry-After` (see ``Accounts``) |
-/// | `GET /events?token=T[&channels=news]` | the signed-in user's stream (401 without a valid token) |
+/// | `POST /ticket` | `Authorization: Bearer T` → `{"ticket": "…"}`: opens one stream of T's user within 30 s (see ``StreamTickets``); 429 or 503 with `Retry-After` past its bounds |
+/// | `GET /events?ticket=K[&channels=news][&lastEventId=…]` | the stream of K's user, once (401 for a used, expired or unknown ticket); what the page opens |
+/// | `GET /events?token=T[&channels=news]` | the signed-in user's stream (401 without a valid token); for scripts, never the page: a URL ends up in logs |
 /// | `POST /notify` | `Authorization: Bearer T`, see ``NotifyRequest`` → 202 `{"id": "…"}`, sent from T's user; 429 with `Retry-After` past the user's rate (see ``Accounts``) |
 /// | `POST /drop` | `Authorization: Bearer T`: ends that user's streams, so the browser reconnects |
 /// | `GET /stats`, `GET /metrics` | counts, as JSON and in Prometheus text format |
@@ -18,8 +20,8 @@ import Foundation
 ///
 /// In a cluster (``init(benchMode:backlog:signInRate:notifyRate:cluster:)``) the hub is a node
 /// of the cluster's hub, tokens are shared through Redis (``SharedTokens``), each stream starts
-/// with a `node` event that names the node serving it, and `/drop` ends the user's streams on
-/// every node. Rates stay per node: a user who sends through three nodes gets three budgets.
+/// with a `node` event that names the node serving it, `/drop` ends the user's streams on
+/// every node, and a ticket from one node opens a stream on any (``SharedTickets``). Rates stay per node: a user who sends through three nodes gets three budgets.
 struct DemoApp: Sendable {
     /// What joins a demo to a cluster.
     struct ClusterSettings: Sendable {
@@ -42,6 +44,10 @@ struct DemoApp: Sendable {
     let node: String?
     /// Tokens issued on other nodes, in a cluster.
     let sharedTokens: SharedTokens?
+    /// Stream tickets: this node's, and its bounds in a cluster.
+    let tickets: StreamTickets<String>
+    /// Stream tickets redeemable on every node, in a cluster.
+    let sharedTickets: SharedTickets?
 
     static let notification = try! EventType<Notification>("notification", marshal: .json(encoder: sortedKeys))
     static let news = try! EventType<News>("news", marshal: .json(encoder: sortedKeys))
@@ -65,6 +71,8 @@ struct DemoApp: Sendable {
         openEvents = benchMode
         node = nil
         sharedTokens = nil
+        tickets = StreamTickets()
+        sharedTickets = nil
     }
 
     /// A demo that is one node of a cluster: every node started with the same Redis and
@@ -82,7 +90,10 @@ struct DemoApp: Sendable {
         hub = try EventServer(configuration: configuration, cluster: .init(redisURL: cluster.redisURL, name: cluster.name, logLength: cluster.logLength))
         openEvents = benchMode
         node = cluster.node
-        sharedTokens = SharedTokens(redis: RedisClient(endpoint: try RedisEndpoint(url: cluster.redisURL)), clusterName: cluster.name)
+        let redis = RedisClient(endpoint: try RedisEndpoint(url: cluster.redisURL))
+        sharedTokens = SharedTokens(redis: redis, clusterName: cluster.name)
+        tickets = StreamTickets()
+        sharedTickets = SharedTickets(redis: redis, clusterName: cluster.name, lifetime: tickets.limits.lifetime)
     }
 
     private static func configuration(backlog: Int, overflowPolicy: OverflowPolicy, queueCapacity: Int, observer: DemoMetrics) -> EventServer<String>.Configuration {
@@ -103,6 +114,7 @@ struct DemoApp: Sendable {
         router.get("/") { _ in HTTPResponse(text: Page.html, contentType: "text/html; charset=utf-8") }
         router.get("/health") { _ in HTTPResponse(text: "ok\n") }
         router.post("/signin") { request in try await signIn(request) }
+        router.post("/ticket") { request in try await issueTicket(request) }
         router.events("/events", server: hub, channels: { request in
             request.query["channels"]?.split(separator: ",").contains("news") == true ? ["news"] : []
         }) { request in
@@ -119,9 +131,15 @@ struct DemoApp: Sendable {
         return router
     }
 
-    /// The source resolver: the user whose token the request carries (`?token=`, since a
-    /// browser's `EventSource` cannot set headers, or `Authorization: Bearer`).
+    /// The source resolver: the user of the ticket the request carries (`?ticket=`, what the
+    /// page sends), else of its token (`?token=` or `Authorization: Bearer`, for scripts).
     func user(for request: HTTPRequest) async throws -> String {
+        if let ticket = request.query["ticket"] {
+            guard let user = try await user(forTicket: ticket) else {
+                throw HTTPError(.unauthorized, "the ticket is unknown, used or expired: POST /ticket for a fresh one")
+            }
+            return user
+        }
         guard let token = request.query["token"] ?? Self.bearerToken(of: request) else {
             if openEvents { return "anonymous" }
             throw HTTPError(.unauthorized, "sign in first: POST /signin, then pass ?token=")

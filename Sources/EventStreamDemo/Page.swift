@@ -108,7 +108,8 @@ enum Page {
 <script>
 "use strict";
 const $ = (id) => document.getElementById(id);
-const session = { user: null, token: null, source: null, news: true, lastId: "", count: 0, reconnects: 0, openedAt: 0 };
+const session = { user: null, token: null, source: null, news: true, lastId: "", count: 0, reconnects: 0, openedAt: 0,
+  generation: 0, retryTimer: null, failures: 0 };
 
 function setState(state) {
   $("state").textContent = state;
@@ -139,16 +140,38 @@ function item(list, title, lines, tag) {
   return li;
 }
 
-function connect(resumeFrom) {
+// The long-lived token never goes in a URL (proxies and access logs keep URLs): each
+// connection asks POST /ticket, with the token in a header, for a ticket that opens one
+// stream within seconds, and puts that in the EventSource URL.
+async function connect(resumeFrom) {
   if (session.source) session.source.close();
-  let url = "/events?token=" + encodeURIComponent(session.token) + (session.news ? "&channels=news" : "");
+  session.source = null;
+  clearTimeout(session.retryTimer);
+  const generation = ++session.generation;
+  if (!session.wasDown) setState("connecting");
+  let ticket;
+  try {
+    const response = await fetch("/ticket", { method: "POST", headers: { Authorization: "Bearer " + session.token } });
+    if (response.status === 401) {
+      setState("closed");
+      logLine("closed: " + (await response.text()).trim());
+      return;
+    }
+    if (!response.ok) throw new Error("POST /ticket answered " + response.status);
+    ticket = (await response.json()).ticket;
+  } catch (error) {
+    if (generation === session.generation) reconnectLater(String(error));
+    return;
+  }
+  if (generation !== session.generation) return;  // a newer connect() took over meanwhile
+  let url = "/events?ticket=" + encodeURIComponent(ticket) + (session.news ? "&channels=news" : "");
   // A new EventSource does not send Last-Event-ID; the query parameter resumes it (the server reads both).
   if (resumeFrom) url += "&lastEventId=" + encodeURIComponent(resumeFrom);
   const source = new EventSource(url);
   session.source = source;
-  setState("connecting");
   source.onopen = () => {
     setState("open");
+    session.failures = 0;
     if (session.wasDown) {
       session.reconnects += 1;
       $("reconnects").textContent = session.reconnects;
@@ -160,14 +183,12 @@ function connect(resumeFrom) {
     session.openedAt = Date.now();
   };
   source.onerror = () => {
-    if (source.readyState === EventSource.CONNECTING) {
-      if (!session.wasDown) logLine("stream ended; the browser reconnects");
-      session.wasDown = true;
-      setState("reconnecting");
-    } else {
-      setState("closed");
-      logLine("closed");
-    }
+    // Left alone, the browser would reconnect to this same URL, whose ticket is used up:
+    // close it, and reconnect with a fresh ticket and the last event ID.
+    source.close();
+    if (session.source !== source) return;
+    session.source = null;
+    reconnectLater("stream ended");
   };
   const received = (event) => {
     session.lastId = event.lastEventId;
@@ -201,6 +222,16 @@ function connect(resumeFrom) {
     const news = JSON.parse(event.data);
     item("news-feed", news.headline, [{ text: new Date(news.sentAt).toLocaleTimeString() + " · id " + event.lastEventId, meta: true }]);
   });
+}
+
+// Reconnects after the server's retry interval (2 s), doubling up to 30 s while attempts fail.
+function reconnectLater(why) {
+  if (!session.wasDown) logLine(why + "; reconnecting with a fresh ticket");
+  session.wasDown = true;
+  setState("reconnecting");
+  const delay = Math.min(2000 * 2 ** session.failures, 30000);
+  session.failures += 1;
+  session.retryTimer = setTimeout(() => connect(session.lastId), delay);
 }
 
 $("signin-form").addEventListener("submit", async (event) => {

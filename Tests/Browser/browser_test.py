@@ -8,7 +8,10 @@ do what the README promises:
    form, with its token, appears from the signed-in user;
 3. after the page's "Drop my stream" button, the server ends the stream, the browser reconnects
    by itself with Last-Event-ID, and shows the notification sent while it was away;
-4. the server stops cleanly on SIGTERM.
+4. the page never put its long-lived token in a URL: every EventSource it opened (recorded by a
+   wrapper around the constructor) carried a one-time ticket, and no request the browser sent
+   (DevTools Network events) had the token in its URL;
+5. the server stops cleanly on SIGTERM.
 
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON
 messages separated by NUL on fds 3 and 4), with the standard library only.
@@ -73,6 +76,8 @@ class Chrome:
         self.buffer = b""
         self.next_id = 0
         self.session = None
+        # DevTools events (messages without an id) read while waiting for replies.
+        self.events = []
 
     def send(self, method, params=None, session=True):
         self.next_id += 1
@@ -82,6 +87,8 @@ class Chrome:
         os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
         while True:
             reply = self.read_message()
+            if "method" in reply and "id" not in reply:
+                self.events.append(reply)
             if reply.get("id") == self.next_id:
                 if "error" in reply:
                     raise Failure(f"{method} failed: {reply['error']}")
@@ -104,6 +111,9 @@ class Chrome:
         target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
         self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)["sessionId"]
         self.send("Page.enable")
+        self.send("Network.enable")
+        # Records every URL the page opens an EventSource on, before the page's script runs.
+        self.send("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_EVENT_SOURCES})
         self.send("Emulation.setDeviceMetricsOverride", {"width": 1200, "height": 800, "deviceScaleFactor": 1, "mobile": False})
         self.send("Page.navigate", {"url": url})
         self.wait_for("document.readyState === 'complete' && !!document.getElementById('signin-form')", "the page to load")
@@ -137,6 +147,40 @@ class Chrome:
         except subprocess.TimeoutExpired:
             self.process.kill()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+RECORD_EVENT_SOURCES = """(() => {
+  const Native = window.EventSource;
+  window.__eventSourceURLs = [];
+  window.EventSource = class extends Native {
+    constructor(url, init) { window.__eventSourceURLs.push(new URL(url, location.href).href); super(url, init); }
+  };
+})();"""
+
+
+def requested_urls(chrome):
+    """Every URL the browser sent a request to, from the DevTools Network events seen so far."""
+    return [event["params"]["request"]["url"] for event in chrome.events if event.get("method") == "Network.requestWillBeSent"]
+
+
+def check_no_token_in_urls(chrome):
+    """The page's token is in no EventSource URL and no request URL; each EventSource had a ticket."""
+    token = chrome.evaluate("session.token")
+    if not token:
+        raise Failure("the page holds no token: the check would prove nothing")
+    opened = chrome.evaluate("window.__eventSourceURLs")
+    if not opened:
+        raise Failure("no EventSource was recorded: the constructor wrapper did not run")
+    leaking = [url for url in opened + requested_urls(chrome) if token in url]
+    if leaking:
+        raise Failure(f"the page put its long-lived token in a URL: {leaking}")
+    without_ticket = [url for url in opened if not re.search(r"[?&]ticket=[0-9a-f]{32}(&|$)", url)]
+    if without_ticket:
+        raise Failure(f"an EventSource was opened without a ticket: {without_ticket}")
+    tickets = [re.search(r"ticket=([0-9a-f]{32})", url).group(1) for url in opened]
+    if len(set(tickets)) != len(tickets):
+        raise Failure(f"a ticket was used for two EventSources: {opened}")
+    return opened
 
 
 PAGE_STATE = """JSON.stringify({
@@ -278,6 +322,19 @@ def run(binary, screenshot):
             time.sleep(0.05)
         tag = chrome.evaluate("[...document.querySelectorAll('#notifications .notification')].find(li => li.innerText.includes('Missed while away')).innerText")
         print("the browser reconnected with Last-Event-ID", latest, "and showed the missed notification", missed["id"], "|", tag.splitlines()[0])
+
+        # 4. The token was never in a URL; each stream had a ticket of its own, used once.
+        opened = check_no_token_in_urls(chrome)
+        print(f"the page opened {len(opened)} EventSources, each with a fresh ticket; its token was in none of"
+              f" {len(requested_urls(chrome))} request URLs")
+        used = re.search(r"ticket=([0-9a-f]{32})", opened[0]).group(1)
+        try:
+            with urllib.request.urlopen(demo.base + "events?ticket=" + used, timeout=5) as response:
+                raise Failure(f"a used ticket opened a stream again ({response.status})")
+        except urllib.error.HTTPError as error:
+            if error.code != 401:
+                raise Failure(f"a used ticket was answered {error.code}, not 401")
+        print("the page's first ticket, used once, is refused (401) when a script replays its URL")
 
         if screenshot:
             chrome.evaluate("document.getElementById('toggle-news').click(); true")

@@ -13,7 +13,8 @@ through HAProxy:
 3. the node serving her stream is killed with SIGKILL; while her browser waits to reconnect, a
    notification is sent to her through HAProxy (another node takes it);
 4. the browser reconnects through HAProxy with Last-Event-ID, lands on another node, and shows
-   the missed notification there, replayed from the cluster's log.
+   the missed notification there, replayed from the cluster's log; each of its EventSources
+   was opened with a one-time ticket (kept in Redis, so any node redeems it), never the token.
 
     Tests/Browser/cluster_browser_test.py PATH/TO/EventStreamDemo
 """
@@ -33,7 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_test  # noqa: E402  (the Chrome driver and its deadline)
-from browser_test import Chrome, Failure  # noqa: E402
+from browser_test import Chrome, Failure, check_no_token_in_urls  # noqa: E402
 
 
 def free_port():
@@ -199,6 +200,8 @@ def run(binary):
         if not any(f"reconnected with Last-Event-ID {before['id']}" in line for line in log):
             raise Failure(f"the page did not reconnect with Last-Event-ID {before['id']}: {log}")
         print(f"the browser reconnected to node {second_node} with Last-Event-ID {before['id']} and showed {missed['id']} exactly once")
+        opened = check_no_token_in_urls(chrome)
+        print(f"each of its {len(opened)} EventSources had a fresh ticket, none its token")
     finally:
         if chrome:
             chrome.close()

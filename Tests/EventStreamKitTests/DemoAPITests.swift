@@ -45,6 +45,13 @@ struct DemoAPITests {
             return try #require(object?["token"], "\(response.status) \(response.body)")
         }
 
+        /// `POST /ticket` as the page sends it: a fresh ticket for `token`'s user.
+        func ticket(token: String) async throws -> String {
+            let response = try await request("POST", "/ticket", headers: ["Authorization": "Bearer \(token)"])
+            let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: String]
+            return try #require(object?["ticket"], "\(response.status) \(response.body)")
+        }
+
         /// `POST /notify` as a script sends it: the sender's token and JSON; `headers` replace those.
         func notify(_ body: String, token: String, headers: [String: String] = [:]) async throws -> (status: Int, head: String, body: String) {
             let standard = ["Authorization": "Bearer \(token)", "Content-Type": "application/json"]
@@ -105,6 +112,59 @@ struct DemoAPITests {
         }
         #expect(received["alice"] == ["for alice", "end"])
         #expect(received["bob"] == ["for bob", "end"])
+        try await demo.stop()
+    }
+
+    @Test("a ticket opens one stream, once: a used, unknown or malformed one is 401; POST /ticket needs the bearer token and the server's own origin, and is not cached")
+    func ticketsOpenOneStreamOnce() async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("alice")
+        #expect(try await demo.request("POST", "/ticket").status == 401)
+        #expect(try await demo.request("POST", "/ticket?token=\(token)").status == 401, "never from the URL")
+        #expect(try await demo.request("POST", "/ticket", headers: ["Authorization": "Bearer \(token)", "Origin": "https://evil.example"]).status == 403)
+        let issued = try await demo.request("POST", "/ticket", headers: ["Authorization": "Bearer \(token)", "Origin": "http://\(Running.host)"])
+        #expect(issued.status == 200)
+        #expect(issued.head.contains("Cache-Control: no-store"))
+        let ticket = try await demo.ticket(token: token)
+        #expect(ticket.count == 32 && ticket != token)
+        let stream = try LoopbackClient(port: demo.port, poller: demo.poller)
+        try await stream.send("GET /events?ticket=\(ticket) HTTP/1.1\r\nHost: \(Running.host)\r\n\r\n")
+        #expect(try await stream.read { $0.contains("\r\n\r\n") }.hasPrefix("HTTP/1.1 200 "))
+        let again = try await demo.request("GET", "/events?ticket=\(ticket)")
+        #expect(again.status == 401)
+        #expect(again.body.contains("POST /ticket"))
+        for bad in ["0123456789abcdef0123456789abcdef", "nope", "", token] {
+            #expect(try await demo.request("GET", "/events?ticket=\(bad)").status == 401, "\(bad)")
+        }
+        // A ticket, once refused, does not fall back to a token beside it.
+        #expect(try await demo.request("GET", "/events?ticket=\(ticket)&token=\(token)").status == 401)
+        stream.close()
+        try await demo.stop()
+    }
+
+    @Test("a ticket opens only the stream of the user it was issued to, whatever else the URL says")
+    func ticketOpensOnlyItsUsersStream() async throws {
+        let demo = try await Running.start()
+        let alice = try await demo.signIn("alice")
+        let bob = try await demo.signIn("bob")
+        let ticket = try await demo.ticket(token: alice)
+        let source = try EventSource(url: "http://127.0.0.1:\(demo.port)/events?ticket=\(ticket)&token=\(bob)&user=bob")
+        let titles = try await withThrowingTaskGroup(of: [String].self) { group in
+            group.addTask {
+                var titles: [String] = []
+                for try await event in source where event.type == "notification" {
+                    titles.append(try JSONDecoder().decode([String: String].self, from: Data(event.data.utf8))["title"] ?? "")
+                    if titles.last == "end" { break }
+                }
+                return titles
+            }
+            try await waitUntil("the stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":1"#) == true }
+            #expect(try await demo.notify(#"{"to":["bob"],"title":"for bob"}"#, token: bob).status == 202)
+            #expect(try await demo.notify(#"{"to":["alice"],"title":"for alice"}"#, token: bob).status == 202)
+            #expect(try await demo.notify(#"{"title":"end"}"#, token: bob).status == 202)
+            return try await group.next() ?? []
+        }
+        #expect(titles == ["for alice", "end"])
         try await demo.stop()
     }
 

@@ -83,6 +83,40 @@ struct DemoClusterTests {
         try await b.stop()
     }
 
+    @Test("a ticket issued on one node opens a stream once on another, and then on neither")
+    func ticketsCrossNodesOnce() async throws {
+        let redis = try await RedisProcess()
+        let a = try await Self.node(redis, "alpha")
+        let b = try await Self.node(redis, "beta")
+        let token = try await a.signIn("alice")
+        let ticket = try await a.ticket(token: token)
+        let stream = try LoopbackClient(port: b.port, poller: b.poller)
+        try await stream.send("GET /events?ticket=\(ticket) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let head = try await stream.read { $0.contains("data: beta") }
+        #expect(head.hasPrefix("HTTP/1.1 200 "))
+        for node in [a, b] {
+            #expect(try await node.request("GET", "/events?ticket=\(ticket)").status == 401)
+        }
+        // One issued by beta, redeemed on beta: also once.
+        let local = try await b.ticket(token: token)
+        let second = try LoopbackClient(port: b.port, poller: b.poller)
+        try await second.send("GET /events?ticket=\(local) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try await second.read { $0.contains("data: beta") }.hasPrefix("HTTP/1.1 200 "))
+        #expect(try await a.request("GET", "/events?ticket=\(local)").status == 401)
+        stream.close()
+        second.close()
+        // Redis down: no ticket can be issued or checked; 503, not a silent local fallback.
+        let spare = try await a.ticket(token: token)
+        redis.kill()
+        try await waitUntil("redis-server to exit") { !redis.isRunning }
+        let refused = try await a.request("POST", "/ticket", headers: ["Authorization": "Bearer \(token)"])
+        #expect(refused.status == 503)
+        #expect(refused.head.contains("Retry-After:"))
+        #expect(try await a.request("GET", "/events?ticket=\(spare)").status == 503)
+        try await a.stop()
+        try await b.stop()
+    }
+
     @Test("Redis down: sign-in, another node's token and sending answer 503 with Retry-After; a node's own token still opens its stream")
     func redisDown() async throws {
         let redis = try await RedisProcess()

@@ -395,7 +395,9 @@ struct EventSourceNetworkTests {
         #expect(log.all.contains("retrying after connect timeout"))
         let closedAt = ContinuousClock.now
         source.close()
+        // Within 2 s of close(), against a provider that would hang for an hour: a bound a
+        // loaded machine cannot break (a 500 ms one took 575 at load 9).
         #expect(try await withDeadline(.seconds(2)) { try await reader.value } == 0)
-        #expect(closedAt.duration(to: .now) < .milliseconds(500))
+        #expect(closedAt.duration(to: .now) < .seconds(2))
     }
 }

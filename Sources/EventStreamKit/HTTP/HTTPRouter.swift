@@ -13,7 +13,7 @@ import Synchronization
 /// ```
 ///
 /// An unknown path is answered 404; a known path with another method 405 with `Allow`;
-/// `OPTIONS` on a known path is a CORS preflight, answered 204 with ``corsHeaders``.
+/// `OPTIONS` on a known path is a CORS preflight, answered 204 (see ``cors``).
 public struct HTTPRouter: Sendable {
     /// A handler for ordinary requests.
     public typealias Handler = @Sendable (HTTPRequest) async throws -> HTTPResponse
@@ -26,8 +26,17 @@ public struct HTTPRouter: Sendable {
     private(set) var routes: [String: [String: Route]] = [:]
 
     /// Headers added to every response, and to the answer to a CORS preflight (say
-    /// `Access-Control-Allow-Origin`). Default: none.
+    /// `Access-Control-Allow-Origin: *` for a public, credential-free API). Default: none.
+    ///
+    /// The same for every request: for pages on some origins only, or with cookies, set
+    /// ``cors`` instead.
     public var corsHeaders: [(name: String, value: String)] = []
+
+    /// Cross-origin access decided per request: an origin allow-list echoed exactly, with
+    /// `Vary: Origin`, credentials if allowed, and preflights answered. Default: `nil`, no
+    /// `Access-Control-*` header beyond ``corsHeaders``, and a preflight's
+    /// `Access-Control-Allow-Headers` echoes what it asked for.
+    public var cors: CORS?
 
     /// Creates an empty router.
     public init() {}

@@ -59,7 +59,7 @@ extension HTTPServer {
                 configuration.observer?.requestRefused(status: error.status, reason: error.message, request: nil)
                 let response = HTTPResponse.generated(error.status, error.message + "\n")
                 do {
-                    try await write(responseBytes(response, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)
+                    try await write(responseBytes(response, to: nil, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)
                 } catch {
                     configuration.observer?.writeFailed(error: error, request: nil)
                     return

@@ -7,7 +7,7 @@ extension HTTPServer {
         let logger = configuration.logger
         var response = HTTPResponse(status: .ok)
         for (name, value) in route.hub.responseHeaders { response.headers.add(name, value) }
-        let head = responseBytes(response, minorVersion: request.head.minorVersion, isHead: true, keepAlive: false, streamed: true)
+        let head = responseBytes(response, to: request, minorVersion: request.head.minorVersion, isHead: true, keepAlive: false, streamed: true)
         guard !head.isEmpty else {
             // The hub's extra headers would inject a line: `send` answers 500 and logs it.
             try await send(response, to: request, on: socket, handle: handle, keepAlive: false)

@@ -29,11 +29,16 @@ extension HTTPServer {
         case .preflight(let allowed):
             var preflight = HTTPResponse(status: .noContent)
             preflight.headers.add("Allow", allowed.joined(separator: ", "))
-            preflight.headers.add("Access-Control-Allow-Methods", allowed.joined(separator: ", "))
-            if let requested = request.headers["Access-Control-Request-Headers"] {
-                preflight.headers.add("Access-Control-Allow-Headers", requested)
+            if let cors = router.cors {
+                // Only for a listed origin; the rest of its headers come with every answer.
+                for (name, value) in cors.preflightHeaders(for: request, methods: allowed) { preflight.headers.add(name, value) }
+            } else {
+                preflight.headers.add("Access-Control-Allow-Methods", allowed.joined(separator: ", "))
+                if let requested = request.headers["Access-Control-Request-Headers"] {
+                    preflight.headers.add("Access-Control-Allow-Headers", requested)
+                }
+                preflight.headers.add("Access-Control-Max-Age", "600")
             }
-            preflight.headers.add("Access-Control-Max-Age", "600")
             response = preflight
         case .route(.plain(let handler)):
             do {
@@ -74,11 +79,11 @@ extension HTTPServer {
 
     /// Sends a complete response; a response to `HEAD` without its body.
     func send(_ response: HTTPResponse, to request: HTTPRequest, on socket: Socket, handle: Handle, keepAlive: Bool, streamed: Bool = false) async throws {
-        var bytes = responseBytes(response, minorVersion: request.head.minorVersion, isHead: request.method == "HEAD", keepAlive: keepAlive, streamed: streamed)
+        var bytes = responseBytes(response, to: request, minorVersion: request.head.minorVersion, isHead: request.method == "HEAD", keepAlive: keepAlive, streamed: streamed)
         if bytes.isEmpty {
             configuration.logger(.error, "500 \(request.method) \(request.path): the handler's response has a header field with CR, LF or NUL, or an invalid name")
             configuration.observer?.requestRefused(status: .internalServerError, reason: "invalid response header", request: request)
-            bytes = responseBytes(.generated(.internalServerError, "internal error\n"), minorVersion: request.head.minorVersion, isHead: false, keepAlive: false)
+            bytes = responseBytes(.generated(.internalServerError, "internal error\n"), to: request, minorVersion: request.head.minorVersion, isHead: false, keepAlive: false)
         }
         do {
             try await write(bytes, to: socket, handle: handle)
@@ -88,8 +93,10 @@ extension HTTPServer {
         }
     }
 
-    func responseBytes(_ response: HTTPResponse, minorVersion: Int, isHead: Bool, keepAlive: Bool, streamed: Bool = false) -> [UInt8] {
-        response.serialized(minorVersion: minorVersion, isHead: isHead, keepAlive: keepAlive, streamed: streamed, extraHeaders: router.corsHeaders) ?? []
+    /// The bytes of `response`, with the router's CORS headers for `request` (`nil`: a request
+    /// the server could not read, which gets ``HTTPRouter/corsHeaders`` only).
+    func responseBytes(_ response: HTTPResponse, to request: HTTPRequest?, minorVersion: Int, isHead: Bool, keepAlive: Bool, streamed: Bool = false) -> [UInt8] {
+        response.serialized(minorVersion: minorVersion, isHead: isHead, keepAlive: keepAlive, streamed: streamed, extraHeaders: router.extraHeaders(for: request)) ?? []
     }
 }
 

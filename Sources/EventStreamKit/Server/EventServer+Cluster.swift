@@ -147,7 +147,7 @@ extension EventServer {
         switch event {
         case .records(let records):
             if let last = records.last?.sequence { clusterKnownEnd = max(clusterKnownEnd, last) }
-            for record in records { await deliver(record, link: link) }
+            await deliver(records, link: link)
         case .epochChanged(let from, let epoch):
             // What this node's clients hold is from a log that is gone: they reconnect, and
             // their old IDs get the gap signal, once each.
@@ -171,44 +171,112 @@ extension EventServer {
         }
     }
 
-    /// Delivers one record of the log to this node's connections, once.
-    private func deliver(_ stored: RedisEventStream.Record, link: ClusterLink) async {
-        guard stored.sequence > clusterCursor || stored.epoch != clusterEpoch else { return }
+    /// One record of the log, read and decoded, before it is delivered.
+    private struct DecodedRecord {
+        let stored: RedisEventStream.Record
+        let id: String
+        /// The record, or `nil` if it could not be read.
+        let record: ClusterRecord?
+        /// The event to deliver: `nil` for a control record, or one that could not be read.
+        let event: (frame: EventFrame, name: String?)?
+    }
+
+    private static func decode(_ stored: RedisEventStream.Record) -> DecodedRecord {
+        let id = "\(stored.epoch)-\(stored.sequence)"
+        guard let record = try? ClusterRecord(bytes: stored.payload) else { return DecodedRecord(stored: stored, id: id, record: nil, event: nil) }
+        guard record.kind == .event else { return DecodedRecord(stored: stored, id: id, record: record, event: nil) }
+        let event = try? ServerSentEvent(id: id, event: record.name, bytes: record.data, retry: record.retry, comments: record.comments)
+        return DecodedRecord(stored: stored, id: id, record: record, event: event.map { (EventFrame($0), record.name) })
+    }
+
+    /// Delivers the records of one read of the log to this node's connections, once each, in
+    /// order. Consecutive events for the same audience go out as one fan-out (each recipient
+    /// gets them in one step, as a burst sent with `send(contentsOf:)` does), which is what
+    /// keeps a node up with a busy log; anything else ends the run.
+    ///
+    /// A run is recorded (backlog, cursor) and enqueued in one actor turn: a client that
+    /// connects between two runs finds in the backlog exactly what was already queued for the
+    /// others, so nothing is replayed and then delivered again.
+    private func deliver(_ records: [RedisEventStream.Record], link: ClusterLink) async {
+        var run: [DecodedRecord] = []
+        for stored in records {
+            let decoded = Self.decode(stored)
+            if decoded.event != nil, let first = run.first, first.record?.audience == decoded.record?.audience {
+                run.append(decoded)
+                continue
+            }
+            await deliverRun(run, link: link)
+            run = []
+            if decoded.event != nil {
+                run = [decoded]
+            } else {
+                await deliverOther(decoded, link: link)
+            }
+        }
+        await deliverRun(run, link: link)
+    }
+
+    /// Moves the cursor to `stored`, unless this node delivered it already.
+    private func advance(to stored: RedisEventStream.Record) -> Bool {
+        guard stored.sequence > clusterCursor || stored.epoch != clusterEpoch else { return false }
         clusterEpoch = stored.epoch
         clusterCursor = stored.sequence
         if let pending = clusterPendingRoundTrip, pending.epoch == stored.epoch, stored.sequence >= pending.sequence {
             clusterLastRoundTrip = .now - pending.appended
             clusterPendingRoundTrip = nil
         }
-        let id = "\(stored.epoch)-\(stored.sequence)"
-        guard let decoded = try? ClusterRecord(bytes: stored.payload) else {
-            return noteMalformed(id)
+        return true
+    }
+
+    /// Delivers events for one audience.
+    private func deliverRun(_ run: [DecodedRecord], link: ClusterLink) async {
+        guard let audience = run.first?.record else { return }
+        let recipients: Recipients<SourceID> = audience.recipients(decode: link.decodeSource)
+        // Records a decoded event (backlog, cursor) and returns its delivery; what the caller
+        // does with it must follow in the same actor turn.
+        func take(_ decoded: DecodedRecord) -> Delivery? {
+            guard advance(to: decoded.stored), let event = decoded.event else { return nil }
+            record(Backlog.Entry(sequence: decoded.stored.sequence, id: decoded.id, name: event.name, recipients: recipients, frame: event.frame, frames: [:]))
+            return Delivery(frame: event.frame, name: event.name, id: decoded.id)
         }
-        let recipients: Recipients<SourceID> = decoded.recipients(decode: link.decodeSource)
-        switch decoded.kind {
-        case .event: break
-        case .close:
-            // A control record: never delivered to a client, nor kept for replay.
-            for connection in registry.ids(recipients) { end(connection, reason: .closedByServer, drain: true) }
+        if clusterFloors.isEmpty {
+            let deliveries = run.compactMap(take)
+            guard !deliveries.isEmpty else { return }
+            let reached = await fanOut(deliveries, to: recipients)
+            if let observer {
+                for delivery in deliveries { observer.eventPublished(name: delivery.name, id: delivery.id ?? "", recipients: reached) }
+            }
             return
         }
-        guard let event = try? ServerSentEvent(id: id, event: decoded.name, bytes: decoded.data, retry: decoded.retry, comments: decoded.comments) else {
-            return noteMalformed(id)
-        }
-        let frame = EventFrame(event)
-        record(Backlog.Entry(sequence: stored.sequence, id: id, name: decoded.name, recipients: recipients, frame: frame, frames: [:]))
-        let delivery = Delivery(frame: frame, name: decoded.name, id: id)
-        let reached: Int
-        if clusterFloors.isEmpty {
-            reached = await fanOut(delivery, to: recipients)
-        } else {
+        // Some clients have seen part of the log already (they came from a node ahead of
+        // this one): each event skips them up to their floor, one event at a time, since a
+        // client may connect with a floor during any of these fan-outs.
+        for decoded in run {
+            guard let delivery = take(decoded) else { continue }
+            let sequence = decoded.stored.sequence
             let floors = clusterFloors
-            let sequence = stored.sequence
-            reached = await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
+            let reached = await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
+            observer?.eventPublished(name: delivery.name, id: decoded.id, recipients: reached)
             clusterFloors = clusterFloors.filter { $0.value > sequence }
         }
-        observer?.eventPublished(name: decoded.name, id: id, recipients: reached)
     }
+
+    /// A record that is not an event: a control record, or one that could not be read.
+    private func deliverOther(_ decoded: DecodedRecord, link: ClusterLink) async {
+        guard advance(to: decoded.stored) else { return }
+        guard let record = decoded.record, decoded.event == nil, record.kind != .event else {
+            return noteMalformed(decoded.id)
+        }
+        switch record.kind {
+        case .event:
+            break
+        case .close:
+            // A control record: never delivered to a client, nor kept for replay.
+            let recipients: Recipients<SourceID> = record.recipients(decode: link.decodeSource)
+            for connection in registry.ids(recipients) { end(connection, reason: .closedByServer, drain: true) }
+        }
+    }
+
 }
 
 extension EventServer {

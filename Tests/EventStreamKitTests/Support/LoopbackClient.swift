@@ -81,8 +81,16 @@ struct TestServer: Sendable {
 
     var port: UInt16 { server.port }
 
+    /// A hub without heartbeats: the server runs its hubs, and a heartbeat every 15 s would
+    /// add frames to a test that outlasts one on a loaded machine.
+    static func quietHub() -> EventServer<String> {
+        var configuration = EventServer<String>.Configuration()
+        configuration.heartbeatInterval = nil
+        return EventServer(configuration: configuration)
+    }
+
     static func start(
-        hub: EventServer<String> = EventServer<String>(),
+        hub: EventServer<String> = quietHub(),
         configure: (inout HTTPServer.Configuration) -> Void = { _ in },
         routes: (inout HTTPRouter, EventServer<String>) -> Void = { _, _ in }
     ) throws -> TestServer {
