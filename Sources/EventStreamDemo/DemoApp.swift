@@ -35,6 +35,8 @@ struct DemoApp: Sendable {
     }
 
     let hub: EventServer<String>
+    /// What the hub's and the HTTP server's hooks report, for `/stats` and `/metrics`.
+    let metrics: DemoMetrics
     let accounts: Accounts
     /// Bench mode: `/events` without a token is the anonymous source.
     let openEvents: Bool
@@ -64,7 +66,8 @@ struct DemoApp: Sendable {
     /// A demo on its own.
     init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate, overflowPolicy: OverflowPolicy = .dropOldest, queueCapacity: Int = 256) {
         accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
-        hub = EventServer(configuration: Self.configuration(backlog: backlog, overflowPolicy: overflowPolicy, queueCapacity: queueCapacity))
+        metrics = DemoMetrics()
+        hub = EventServer(configuration: Self.configuration(backlog: backlog, overflowPolicy: overflowPolicy, queueCapacity: queueCapacity, observer: metrics))
         openEvents = benchMode
         node = nil
         sharedTokens = nil
@@ -80,7 +83,8 @@ struct DemoApp: Sendable {
     /// - Throws: `EventServerError` for a malformed Redis URL.
     init(benchMode: Bool, backlog: Int = 256, signInRate: Double = Accounts.signInRate, notifyRate: Double = Accounts.notifyRate, overflowPolicy: OverflowPolicy = .dropOldest, queueCapacity: Int = 256, cluster: ClusterSettings) throws {
         accounts = Accounts(signInRate: signInRate, notifyRate: notifyRate)
-        var configuration = Self.configuration(backlog: backlog, overflowPolicy: overflowPolicy, queueCapacity: queueCapacity)
+        metrics = DemoMetrics()
+        var configuration = Self.configuration(backlog: backlog, overflowPolicy: overflowPolicy, queueCapacity: queueCapacity, observer: metrics)
         // Bench mode's streams carry ticks only: the bench's generator reads every event.
         if !benchMode { configuration.welcomeEvent = try ServerSentEvent(event: "node", data: cluster.node) }
         hub = try EventServer(configuration: configuration, cluster: .init(redisURL: cluster.redisURL, name: cluster.name, logLength: cluster.logLength))
@@ -92,8 +96,9 @@ struct DemoApp: Sendable {
         sharedTickets = SharedTickets(redis: redis, clusterName: cluster.name, lifetime: tickets.limits.lifetime)
     }
 
-    private static func configuration(backlog: Int, overflowPolicy: OverflowPolicy, queueCapacity: Int) -> EventServer<String>.Configuration {
+    private static func configuration(backlog: Int, overflowPolicy: OverflowPolicy, queueCapacity: Int, observer: DemoMetrics) -> EventServer<String>.Configuration {
         var configuration = EventServer<String>.Configuration()
+        configuration.observer = observer
         configuration.overflowPolicy = overflowPolicy
         configuration.queueCapacity = queueCapacity
         // Long enough to watch the page say "reconnecting", short enough not to wait for.
@@ -121,8 +126,8 @@ struct DemoApp: Sendable {
         }
         router.post("/notify") { request in try await notify(request) }
         router.post("/drop") { request in try await drop(request) }
-        router.get("/stats") { _ in try await Stats.snapshot(of: hub, node: node).json }
-        router.get("/metrics") { _ in await Stats.snapshot(of: hub, node: node).prometheus }
+        router.get("/stats") { _ in try await Stats.snapshot(of: hub, metrics: metrics, node: node).json }
+        router.get("/metrics") { _ in await Stats.snapshot(of: hub, metrics: metrics, node: node).prometheus }
         return router
     }
 

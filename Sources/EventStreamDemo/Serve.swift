@@ -186,6 +186,7 @@ nonisolated func serve(_ options: ServeOptions) async {
         configuration.trustedProxies = options.trustedProxies
         if let timeout = options.headTimeout { configuration.headTimeout = timeout }
         if let timeout = options.writeTimeout { configuration.writeTimeout = timeout }
+        configuration.observer = app.metrics
         server = try HTTPServer(router: app.router, configuration: configuration)
     } catch {
         printError("EventStreamDemo: cannot listen on \(options.host):\(options.port): \(error)")

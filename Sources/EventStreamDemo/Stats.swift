@@ -1,7 +1,9 @@
 import EventStreamKit
 import Foundation
 
-/// A snapshot of the hub's counts, for `GET /stats` (JSON) and `GET /metrics` (Prometheus).
+/// A snapshot of the hub's counts, for `GET /stats` (JSON) and `GET /metrics` (Prometheus):
+/// what the hub keeps itself, and what its hooks and the HTTP server's reported to
+/// ``DemoMetrics`` (durations, closes by reason, replays and gaps, write errors, refusals).
 ///
 /// Counts only: both routes answer anyone, so a user's name in them would tell everyone who is
 /// online and when. Channel names are the demo's own (`news`), not anybody's.
@@ -16,6 +18,28 @@ struct Stats: Codable {
     var droppedFrames: Int
     var backlogSize: Int
     var backlogCapacity: Int
+    /// From the hooks (``DemoMetrics``): streams opened (`reconnections` of them with
+    /// `Last-Event-ID`), closed by reason, and how long the closed ones lasted.
+    var connectionsOpened = 0
+    var reconnections = 0
+    var connectionsClosed: [String: Int] = [:]
+    var connectionSeconds = 0.0
+    var longestConnectionSeconds = 0.0
+    /// Events nobody was listening for.
+    var eventsWithoutRecipients = 0
+    /// `droppedFrames` by cause: `overflow` (the policy dropped them, the stream went on) or
+    /// the reason the stream ended with them unwritten.
+    var droppedFramesByCause: [String: Int] = [:]
+    /// Reconnections whose `Last-Event-ID` was replayed (and the events that took), or not.
+    var replaysServed = 0
+    var replayedEvents = 0
+    var replayGaps = 0
+    var heartbeats = 0
+    /// Failed writes: to event streams, and of other responses.
+    var streamWriteErrors = 0
+    var responseWriteErrors = 0
+    /// Requests the server answered with an error status, by status code.
+    var refusedRequests: [String: Int] = [:]
     /// This node's name, in a cluster.
     var node: String?
     /// The node's view of the cluster's log, in a cluster.
@@ -46,9 +70,10 @@ struct Stats: Codable {
 
     /// Reads everything in one turn of the hub's actor (one hop, one consistent snapshot),
     /// then, in a cluster, the cluster-wide count from Redis.
-    static func snapshot(of hub: EventServer<String>, node: String?) async -> Stats {
+    static func snapshot(of hub: EventServer<String>, metrics: DemoMetrics, node: String?) async -> Stats {
         var stats = await local(of: hub)
         stats.node = node
+        stats.add(metrics.snapshot)
         if var cluster = stats.cluster {
             cluster.clients = try? await hub.clusterClientCount()
             stats.cluster = cluster
@@ -72,6 +97,23 @@ struct Stats: Codable {
                 )
             }
         )
+    }
+
+    private mutating func add(_ counts: DemoMetrics.Counts) {
+        connectionsOpened = counts.connectionsOpened
+        reconnections = counts.reconnections
+        connectionsClosed = counts.connectionsClosed
+        connectionSeconds = counts.connectionSeconds
+        longestConnectionSeconds = counts.longestConnectionSeconds
+        eventsWithoutRecipients = counts.eventsWithoutRecipients
+        droppedFramesByCause = counts.droppedFrames
+        replaysServed = counts.replaysServed
+        replayedEvents = counts.replayedEvents
+        replayGaps = counts.replayGaps
+        heartbeats = counts.heartbeats
+        streamWriteErrors = counts.streamWriteErrors
+        responseWriteErrors = counts.responseWriteErrors
+        refusedRequests = counts.refusedRequests
     }
 
     var json: HTTPResponse {
@@ -99,6 +141,21 @@ struct Stats: Codable {
         metric("dropped_frames_total", "counter", "Frames dropped by slow-client policies, closes and shutdown.", [("", droppedFrames)])
         metric("backlog_events", "gauge", "Events held for replay.", [("", backlogSize)])
         metric("backlog_capacity", "gauge", "The most events held for replay.", [("", backlogCapacity)])
+        metric("connections_opened_total", "counter", "Event streams opened.", [("", connectionsOpened)])
+        metric("reconnections_total", "counter", "Event streams opened with Last-Event-ID.", [("", reconnections)])
+        metric("connections_closed_total", "counter", "Event streams ended, by reason.", Self.labelled("reason", connectionsClosed))
+        lines.append("# HELP eventstream_connection_duration_seconds How long the event streams that ended lasted.")
+        lines.append("# TYPE eventstream_connection_duration_seconds summary")
+        lines.append("eventstream_connection_duration_seconds_sum " + String(format: "%.3f", connectionSeconds))
+        lines.append("eventstream_connection_duration_seconds_count \(connectionsClosed.values.reduce(0, +))")
+        metric("events_without_recipients_total", "counter", "Events sent while nobody they were for was listening.", [("", eventsWithoutRecipients)])
+        metric("dropped_frames_by_cause_total", "counter", "Dropped frames: overflow (the stream went on), or why the stream ended.", Self.labelled("cause", droppedFramesByCause))
+        metric("replays_total", "counter", "Reconnections whose Last-Event-ID was replayed.", [("", replaysServed)])
+        metric("replayed_events_total", "counter", "Events replayed to reconnecting clients.", [("", replayedEvents)])
+        metric("replay_gaps_total", "counter", "Reconnections whose Last-Event-ID could not be replayed.", [("", replayGaps)])
+        metric("heartbeats_total", "counter", "Keep-alive comments sent to silent streams.", [("", heartbeats)])
+        metric("write_errors_total", "counter", "Failed writes, to event streams and of other responses.", [("{kind=\"stream\"}", streamWriteErrors), ("{kind=\"response\"}", responseWriteErrors)])
+        metric("refused_requests_total", "counter", "Requests answered with an error status, by status.", Self.labelled("status", refusedRequests))
         if let cluster {
             // Label values are the node's name (checked: letters, digits, . : _ -) and an epoch
             // read from Redis, escaped like any other.
@@ -120,6 +177,12 @@ struct Stats: Codable {
             }
         }
         return HTTPResponse(text: lines.joined(separator: "\n") + "\n", contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    /// Samples labelled `name="key"`, sorted by key. Keys are the demo's own (reasons,
+    /// causes, status codes), escaped all the same.
+    static func labelled(_ name: String, _ counts: [String: Int]) -> [(labels: String, value: Int)] {
+        counts.sorted { $0.key < $1.key }.map { ("{\(name)=\"\(escape($0.key))\"}", $0.value) }
     }
 
     /// A label value: backslash, double quote and line feed escaped.

@@ -214,10 +214,38 @@ struct DemoAPITests {
         let metrics = try await demo.request("GET", "/metrics").body
         #expect(metrics.contains("# TYPE eventstream_events_sent_total counter\neventstream_events_sent_total 1\n"))
         #expect(metrics.contains("# TYPE eventstream_clients gauge\n"))
-        // Every sample line is `name[{labels}] value`.
+        // Every sample line is `name[{labels}] value`; a value is a count, or seconds.
         for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
-            #expect(line.wholeMatch(of: /eventstream_[a-z_]+(\{[a-z]+="[^"]*"\})? \d+/) != nil, "\(line)")
+            #expect(line.wholeMatch(of: /eventstream_[a-z_]+(\{[a-z]+="[^"]*"\})? \d+(\.\d+)?/) != nil, "\(line)")
         }
+        // What the hooks saw: the stream that opened, and the refusals by status.
+        #expect(metrics.contains("\neventstream_connections_opened_total 1\n"), "\(metrics)")
+        #expect(metrics.contains("# TYPE eventstream_refused_requests_total counter\n"))
+        #expect(metrics.contains("# TYPE eventstream_connection_duration_seconds summary\n"))
+        try await demo.stop()
+    }
+
+    @Test("stats and metrics count, through the hooks, refusals by status and closed streams by reason, naming nobody")
+    func statsFromTheHooks() async throws {
+        let demo = try await Running.start()
+        #expect(try await demo.request("GET", "/nowhere").status == 404)
+        #expect(try await demo.request("GET", "/events").status == 401)
+        let token = try await demo.signIn("erin")
+        let source = try EventSource(url: "http://127.0.0.1:\(demo.port)/events?token=\(token)")
+        let reader = Task { for try await _ in source {} }
+        try await waitUntil("erin's stream") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":1"#) == true }
+        reader.cancel()
+        try await waitUntil("erin's stream to end") { (try? await demo.request("GET", "/stats"))?.body.contains(#""clients":0"#) == true }
+        let body = try await demo.request("GET", "/stats").body
+        #expect(!body.contains("erin"), "\(body)")
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(stats["refusedRequests"] as? [String: Int] == ["401": 1, "404": 1], "\(body)")
+        #expect(stats["connectionsOpened"] as? Int == 1)
+        #expect(stats["connectionsClosed"] as? [String: Int] == ["clientGone": 1], "\(body)")
+        let metrics = try await demo.request("GET", "/metrics").body
+        #expect(metrics.contains("eventstream_refused_requests_total{status=\"401\"} 1\n"))
+        #expect(metrics.contains("eventstream_connections_closed_total{reason=\"clientGone\"} 1\n"))
+        #expect(metrics.contains("eventstream_connection_duration_seconds_count 1\n"))
         try await demo.stop()
     }
 

@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+import Synchronization
 import Testing
 
 /// The snippet of Docs/HTTPServer.md, compiled and run against a loopback client.
@@ -53,5 +54,30 @@ struct HTTPGuideTests {
         await running.value
         for client in [stranger, alice, poster] { client.close() }
         await poller.shutdown()
+    }
+}
+
+/// Docs/HTTPServer.md, "Hooks for metrics": the observer, compiled as the guide shows it.
+final class Refusals: HTTPServerObserver {
+    let byStatus = Mutex<[Int: Int]>([:])
+
+    func requestRefused(status: HTTPStatus, reason: String, request: HTTPRequest?) {
+        byStatus.withLock { $0[status.code, default: 0] += 1 }
+    }
+}
+
+@Suite("Docs/HTTPServer.md hooks snippet")
+struct HTTPHooksGuideTests {
+    @Test("the guide's observer counts refusals by status")
+    func hooksSnippet() async throws {
+        let refusals = Refusals()
+        let server = try TestServer.start(configure: { configuration in
+            // As in the guide, on the test's configuration:
+            configuration.observer = refusals
+        })
+        _ = try await server.exchange("GET /nowhere HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        _ = try await server.exchange("GET /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(refusals.byStatus.withLock { $0 } == [404: 1, 401: 1])
+        await server.stop()
     }
 }

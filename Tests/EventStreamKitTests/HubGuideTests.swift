@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+import Synchronization
 import Testing
 
 /// The snippets of Docs/Hub.md, compiled and run, with checks of what they claim.
@@ -104,5 +105,41 @@ struct HubGuideTests {
         }
         try await recorder.waitForEnd()
         #expect(await server.clientCount == 0)
+    }
+}
+
+/// Docs/Hub.md, "Hooks for logging and metrics": the observer, compiled as the guide shows it.
+final class HubMetrics: EventServerObserver {
+    let streams = Atomic<Int>(0)
+    let gaps = Atomic<Int>(0)
+    let dropped = Atomic<Int>(0)
+
+    func connectionOpened(source: String, connection: ConnectionID, lastEventID: String?) {
+        streams.add(1, ordering: .relaxed)
+    }
+    func connectionClosed(source: String, connection: ConnectionID, reason: DisconnectReason, duration: Duration, bytesWritten: Int) {
+        streams.subtract(1, ordering: .relaxed)
+    }
+    func replayGap(source: String, connection: ConnectionID, lastEventID: String) {
+        gaps.add(1, ordering: .relaxed)
+    }
+    func framesDropped(source: String, connection: ConnectionID, count: Int, policy: OverflowPolicy, reason: DisconnectReason?) {
+        dropped.add(count, ordering: .relaxed)
+    }
+}
+
+@Suite("Docs/Hub.md hooks snippet")
+struct HubHooksGuideTests {
+    @Test("the guide's observer counts streams, gaps and drops")
+    func hooksSnippet() async throws {
+        var configuration = EventServer<String>.Configuration()
+        configuration.observer = HubMetrics()
+        let server = EventServer<String>(configuration: configuration)
+        let metrics = try #require(server.configuration.observer as? HubMetrics)
+        let connection = try await server.connect(source: "alice", lastEventID: "unknown")
+        #expect(metrics.streams.load(ordering: .relaxed) == 1)
+        #expect(metrics.gaps.load(ordering: .relaxed) == 1)
+        await connection.close()
+        #expect(metrics.streams.load(ordering: .relaxed) == 0)
     }
 }

@@ -56,8 +56,14 @@ extension HTTPServer {
                 }
             } catch let error as HTTPParseError {
                 configuration.logger(.warning, "refused a request (\(error.status.code)): \(error.message)")
+                configuration.observer?.requestRefused(status: error.status, reason: error.message, request: nil)
                 let response = HTTPResponse.generated(error.status, error.message + "\n")
-                guard (try? await write(responseBytes(response, to: nil, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)) != nil else { return }
+                do {
+                    try await write(responseBytes(response, to: nil, minorVersion: 1, isHead: false, keepAlive: false), to: socket, handle: handle)
+                } catch {
+                    configuration.observer?.writeFailed(error: error, request: nil)
+                    return
+                }
                 await lingerAndClose(socket, handle: handle)
                 return
             } catch {

@@ -18,6 +18,7 @@ extension HTTPServer {
             connection = try await route.open(request, SourceResolution(server: self, handle: handle))
         } catch let error as HTTPError {
             logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
+            configuration.observer?.requestRefused(status: error.status, reason: error.message, request: request)
             try await send(.generated(error.status, error.message + "\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch let error as EventServerError {
@@ -29,10 +30,12 @@ extension HTTPServer {
                 refusal.headers.add("Retry-After", String(max(1, seconds)))
             }
             logger(.info, "\(refusal.status.code) \(request.path): \(error)")
+            configuration.observer?.requestRefused(status: refusal.status, reason: "\(error)", request: request)
             try await send(refusal, to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         } catch {
             logger(.error, "500 \(request.path): source resolver failed: \(error)")
+            configuration.observer?.requestRefused(status: .internalServerError, reason: "source resolver failed: \(error)", request: request)
             try await send(.generated(.internalServerError, "internal error\n"), to: request, on: socket, handle: handle, keepAlive: false)
             return .close
         }
@@ -41,7 +44,12 @@ extension HTTPServer {
         let sink = SocketSink(socket: socket, poller: poller, head: head, writeDeadline: writeDeadline(for: handle))
         if connection.mailbox.queuedCount == 0 {
             // Nothing to send with it yet: the client must see the head now, not at the first event.
-            try await sink.flushHead()
+            do {
+                try await sink.flushHead()
+            } catch {
+                configuration.observer?.writeFailed(error: error, request: request)
+                throw error
+            }
         }
         let mailbox = connection.mailbox
         // A write stuck on a client that stopped reading must not outlive the stream. This runs

@@ -18,9 +18,11 @@ extension HTTPServer {
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             logger(.info, "404 \(request.method) \(request.path)")
+            configuration.observer?.requestRefused(status: .notFound, reason: "no route", request: request)
             response = .generated(.notFound, "no route for \(request.path)\n")
         case .methodNotAllowed(let allowed):
             logger(.info, "405 \(request.method) \(request.path)")
+            configuration.observer?.requestRefused(status: .methodNotAllowed, reason: "method not allowed", request: request)
             var refusal = HTTPResponse.generated(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)\n")
             refusal.headers.add("Allow", allowed.joined(separator: ", "))
             response = refusal
@@ -43,9 +45,11 @@ extension HTTPServer {
                 response = try await handler(request)
             } catch let error as HTTPError {
                 logger(.info, "\(error.status.code) \(request.method) \(request.path): \(error.message)")
+                configuration.observer?.requestRefused(status: error.status, reason: error.message, request: request)
                 response = .generated(error.status, error.message + "\n")
             } catch {
                 logger(.error, "500 \(request.method) \(request.path): \(error)")
+                configuration.observer?.requestRefused(status: .internalServerError, reason: "\(error)", request: request)
                 response = .generated(.internalServerError, "internal error\n")
             }
         case .route(.events(let route)):
@@ -63,8 +67,10 @@ extension HTTPServer {
             try await route.check(request, SourceResolution(server: self, handle: handle))
             for (name, value) in route.hub.responseHeaders { response.headers.add(name, value) }
         } catch let error as HTTPError {
+            configuration.observer?.requestRefused(status: error.status, reason: error.message, request: request)
             response = .generated(error.status, error.message + "\n")
         } catch {
+            configuration.observer?.requestRefused(status: .internalServerError, reason: "\(error)", request: request)
             response = .generated(.internalServerError, "internal error\n")
         }
         try await send(response, to: request, on: socket, handle: handle, keepAlive: request.head.keepAlive, streamed: response.status == .ok)
@@ -76,9 +82,15 @@ extension HTTPServer {
         var bytes = responseBytes(response, to: request, minorVersion: request.head.minorVersion, isHead: request.method == "HEAD", keepAlive: keepAlive, streamed: streamed)
         if bytes.isEmpty {
             configuration.logger(.error, "500 \(request.method) \(request.path): the handler's response has a header field with CR, LF or NUL, or an invalid name")
+            configuration.observer?.requestRefused(status: .internalServerError, reason: "invalid response header", request: request)
             bytes = responseBytes(.generated(.internalServerError, "internal error\n"), to: request, minorVersion: request.head.minorVersion, isHead: false, keepAlive: false)
         }
-        try await write(bytes, to: socket, handle: handle)
+        do {
+            try await write(bytes, to: socket, handle: handle)
+        } catch {
+            configuration.observer?.writeFailed(error: error, request: request)
+            throw error
+        }
     }
 
     /// The bytes of `response`, with the router's CORS headers for `request` (`nil`: a request

@@ -112,6 +112,12 @@ public final class HTTPServer: Sendable {
         public var trustedProxies: [String] = []
         /// Where refusals and errors are reported. Default: standard error.
         public var logger = HTTPLogger.standardError()
+        /// Receives refused requests and failed response writes, for metrics. Default: none,
+        /// and then the server does no work for it beyond a `nil` check per refusal or failed
+        /// write. Its methods run on the serving task and must be quick; see
+        /// ``HTTPServerObserver``. Event streams report to their hub's
+        /// ``EventServer/Configuration/observer``.
+        public var observer: (any HTTPServerObserver)?
 
         /// Creates a configuration.
         public init(host: String = "127.0.0.1", port: UInt16 = 8080) {
@@ -272,6 +278,7 @@ public final class HTTPServer: Sendable {
             }
             guard let client else { return true }
             if client.fd >= descriptorCeiling {
+                configuration.observer?.requestRefused(status: .serviceUnavailable, reason: "descriptor reserve", request: nil)
                 shed(client)
                 continue
             }
@@ -289,6 +296,7 @@ public final class HTTPServer: Sendable {
             guard case .admitted(let handle) = admission else {
                 // Logged once per episode: a flood of connections must not become a flood of lines.
                 if refused == 0 { configuration.logger(.warning, "refusing connections (503): \(configuration.maxConnections) connections open, or stopping") }
+                configuration.observer?.requestRefused(status: .serviceUnavailable, reason: "too many connections", request: nil)
                 group.addTask { await self.refuse(client) }
                 continue
             }

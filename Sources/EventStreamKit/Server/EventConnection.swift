@@ -31,17 +31,20 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     private nonisolated let isConsumed = Atomic<Bool>(false)
 
     private nonisolated let written = Atomic<Int>(0)
+    /// When the hub registered it, if the hub has an observer (which is told the duration).
+    nonisolated let openedAt: ContinuousClock.Instant?
 
     /// Bytes written to the sink by ``run(writingTo:)`` or handed out by ``body``.
     public nonisolated var bytesWritten: Int { written.load(ordering: .relaxed) }
 
-    init(id: ConnectionID, source: SourceID, channels: Set<String>, lastEventID: String?, mailbox: Mailbox, server: EventServer<SourceID>) {
+    init(id: ConnectionID, source: SourceID, channels: Set<String>, lastEventID: String?, mailbox: Mailbox, server: EventServer<SourceID>, openedAt: ContinuousClock.Instant? = nil) {
         self.id = id
         self.source = source
         self.channels = channels
         self.requestedLastEventID = lastEventID
         self.mailbox = mailbox
         self.server = server
+        self.openedAt = openedAt
     }
 
     /// The client's `Last-Event-ID` until an event with an ID has been queued for it, then
@@ -68,6 +71,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     public func run(writingTo sink: some EventStreamSink) async throws -> DisconnectReason {
         try claim()
         var unwritten = 0
+        var failure: (any Error)?
         await withTaskCancellationHandler {
             var batch: [Delivery] = []
             // Reused across wake-ups: no array is allocated per write unless the sink keeps it.
@@ -87,6 +91,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
                     let written = (error as? UnfinishedWrite)?.framesWritten ?? 0
                     unwritten = batch.count - min(written, batch.count)
                     mailbox.noteUnwritten(unwritten)
+                    failure = error
                     break
                 }
                 // Released now, not at the next wake-up: an idle stream pins no frame.
@@ -96,7 +101,9 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         } onCancel: {
             mailbox.finish(.cancelled, drain: false)
         }
-        if unwritten > 0 { await server.noteUnwritten(unwritten, connection: id, source: source) }
+        if let failure, unwritten > 0 || server.observer != nil {
+            await server.noteWriteFailed(failure, unwritten: unwritten, connection: id, source: source)
+        }
         await server.connectionEnded(id)
         return mailbox.endReason ?? .clientGone
     }

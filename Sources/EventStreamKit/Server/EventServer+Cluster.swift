@@ -241,7 +241,11 @@ extension EventServer {
         }
         if clusterFloors.isEmpty {
             let deliveries = run.compactMap(take)
-            if !deliveries.isEmpty { await fanOut(deliveries, to: recipients) }
+            guard !deliveries.isEmpty else { return }
+            let reached = await fanOut(deliveries, to: recipients)
+            if let observer {
+                for delivery in deliveries { observer.eventPublished(name: delivery.name, id: delivery.id ?? "", recipients: reached) }
+            }
             return
         }
         // Some clients have seen part of the log already (they came from a node ahead of
@@ -251,7 +255,8 @@ extension EventServer {
             guard let delivery = take(decoded) else { continue }
             let sequence = decoded.stored.sequence
             let floors = clusterFloors
-            await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
+            let reached = await fanOut(delivery, to: recipients) { floors[$0].map { $0 >= sequence } ?? false }
+            observer?.eventPublished(name: delivery.name, id: decoded.id, recipients: reached)
             clusterFloors = clusterFloors.filter { $0.value > sequence }
         }
     }

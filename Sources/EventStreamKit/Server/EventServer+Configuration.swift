@@ -112,6 +112,15 @@ extension EventServer {
         /// same instant. Default: 5 s.
         public var reconnectSpread: Duration = .seconds(5)
 
+        /// Receives what happens in the hub, for logging and metrics: streams opened and
+        /// closed, events published, drops, replays and gaps, heartbeats, failed writes.
+        /// Default: none, and then the hub does no work for it beyond a `nil` check per event,
+        /// connection or heartbeat tick.
+        ///
+        /// Its methods run synchronously on the hub's actor and must be quick; see
+        /// ``EventServerObserver``.
+        public var observer: (any EventServerObserver<SourceID>)?
+
         /// Creates the default configuration.
         public init() {}
     }

@@ -81,15 +81,18 @@ extension EventServer {
     /// call. ``run()`` calls this every ``Configuration/heartbeatInterval``.
     func sendHeartbeats() {
         let heartbeat = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isComment: true)
+        var sent = 0
         for (id, record) in registry.records {
             let mailbox = registry.members[record.slot].mailbox
             let events = mailbox.acceptedEvents
             if events == record.mark {
-                if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(for: id) ?? heartbeat) { deliveries += 1 }
+                if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(for: id) ?? heartbeat) { sent += 1 }
             } else {
                 registry.setMark(events, for: id)
             }
         }
+        deliveries += sent
+        if sent > 0 { observer?.heartbeatsSent(count: sent) }
     }
 
     static var heartbeatFrame: EventFrame { EventFrame(comment: "") }
@@ -177,7 +180,7 @@ extension EventServer {
             if forgetting {
                 end(id, reason: reason, drain: true, last: last)
             } else {
-                noteDropped(entry.mailbox.finish(reason, drain: true, last: last), entry: entry)
+                noteDropped(entry.mailbox.finish(reason, drain: true, last: last), entry: entry, reason: reason)
             }
         }
     }

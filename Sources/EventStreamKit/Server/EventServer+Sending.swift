@@ -106,6 +106,7 @@ extension EventServer {
             guard let entry = registry[connectionID] else { continue }
             outcomes.note(entry.mailbox.enqueue(Delivery(frame: frame, name: type.name, id: id)), for: connectionID)
         }
+        observer?.eventPublished(name: type.name, id: id, recipients: outcomes.delivered)
         await settle(outcomes)
         return id
     }
@@ -148,14 +149,18 @@ extension EventServer {
             let sequence = sequence - UInt64(events.count - 1 - offset)
             record(Backlog.Entry(sequence: sequence, id: event.id, name: name, recipients: recipients, frame: event.frame, frames: [:]))
         }
-        await fanOut(events.map { Delivery(frame: $0.frame, name: name, id: $0.id) }, to: recipients)
+        let reached = await fanOut(events.map { Delivery(frame: $0.frame, name: name, id: $0.id) }, to: recipients)
+        if let observer {
+            for event in events { observer.eventPublished(name: name, id: event.id, recipients: reached) }
+        }
         return events.map(\.id)
     }
 
     private func publish(_ event: ServerSentEvent, id: String, to recipients: Recipients<SourceID>) async -> String {
         let frame = EventFrame(event)
         record(Backlog.Entry(sequence: sequence, id: id, name: event.event, recipients: recipients, frame: frame, frames: [:]))
-        await fanOut(Delivery(frame: frame, name: event.event, id: id), to: recipients)
+        let reached = await fanOut(Delivery(frame: frame, name: event.event, id: id), to: recipients)
+        observer?.eventPublished(name: event.event, id: id, recipients: reached)
         return id
     }
 
@@ -182,17 +187,23 @@ extension EventServer {
     /// Queues one shared frame for every recipient, then settles what the overflow
     /// policies decided. The common sends walk the registry's entries directly: the hot
     /// loop touches one mailbox per recipient and nothing else.
-    func fanOut(_ delivery: Delivery, to recipients: Recipients<SourceID>, skipping skip: ((ConnectionID) -> Bool)? = nil) async {
+    ///
+    /// - Returns: The recipients it was queued for (see ``FanOutOutcomes/delivered``).
+    @discardableResult
+    func fanOut(_ delivery: Delivery, to recipients: Recipients<SourceID>, skipping skip: ((ConnectionID) -> Bool)? = nil) async -> Int {
         await fanOut(recipients, frames: 1, skipping: skip) { $0.enqueue(delivery) }
     }
 
     /// Queues several frames for every recipient, each recipient's in one step.
-    func fanOut(_ deliveries: [Delivery], to recipients: Recipients<SourceID>) async {
+    ///
+    /// - Returns: The recipients they were queued for.
+    @discardableResult
+    func fanOut(_ deliveries: [Delivery], to recipients: Recipients<SourceID>) async -> Int {
         if deliveries.count == 1 { return await fanOut(deliveries[0], to: recipients) }
-        await fanOut(recipients, frames: deliveries.count) { $0.enqueue(contentsOf: deliveries) }
+        return await fanOut(recipients, frames: deliveries.count) { $0.enqueue(contentsOf: deliveries) }
     }
 
-    private func fanOut(_ recipients: Recipients<SourceID>, frames: Int, skipping skip: ((ConnectionID) -> Bool)? = nil, _ enqueue: (Mailbox) -> Mailbox.EnqueueOutcome) async {
+    private func fanOut(_ recipients: Recipients<SourceID>, frames: Int, skipping skip: ((ConnectionID) -> Bool)? = nil, _ enqueue: (Mailbox) -> Mailbox.EnqueueOutcome) async -> Int {
         var outcomes = FanOutOutcomes(framesPerRecipient: frames)
         if let skip {
             registry.forEach(recipients) { id, entry in if !skip(id) { outcomes.note(enqueue(entry.mailbox), for: id) } }
@@ -200,11 +211,14 @@ extension EventServer {
             registry.forEach(recipients) { id, entry in outcomes.note(enqueue(entry.mailbox), for: id) }
         }
         await settle(outcomes)
+        return outcomes.delivered
     }
 
     /// What one fan-out left to do: counts, and the rare outcomes handled after the loop.
     struct FanOutOutcomes {
         var framesPerRecipient = 1
+        /// Recipients that got the frames queued (some perhaps by dropping older ones);
+        /// not those disconnected or already closed.
         var delivered = 0
         var dropped: [(ConnectionID, Int)] = []
         var disconnected: [(ConnectionID, Int)] = []
@@ -228,10 +242,10 @@ extension EventServer {
     func settle(_ outcomes: FanOutOutcomes) async {
         deliveries += outcomes.delivered * outcomes.framesPerRecipient
         for (id, count) in outcomes.dropped {
-            if let entry = registry[id] { noteDropped(count, entry: entry) }
+            if let entry = registry[id] { noteDropped(count, entry: entry, reason: nil) }
         }
         for (id, count) in outcomes.disconnected {
-            if let entry = registry[id] { noteDropped(count, entry: entry) }
+            if let entry = registry[id] { noteDropped(count, entry: entry, reason: .slowClient) }
             connectionEnded(id)
         }
         await awaitSuspendedSends(outcomes.waits)
@@ -251,7 +265,7 @@ extension EventServer {
             return timedOut
         }
         for id in timedOut {
-            if let entry = registry[id] { noteDropped(entry.mailbox.droppedCount, entry: entry) }
+            if let entry = registry[id] { noteDropped(entry.mailbox.droppedCount, entry: entry, reason: .slowClient) }
             connectionEnded(id)
         }
     }

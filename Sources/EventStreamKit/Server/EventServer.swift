@@ -47,6 +47,8 @@ public actor EventServer<SourceID: Hashable & Sendable> {
 
     /// Every open connection, by ID, source and channel.
     var registry = Registry<SourceID, Entry>()
+    /// ``Configuration/observer``, if any: every hook is behind one `nil` check of it.
+    nonisolated let observer: (any EventServerObserver<SourceID>)?
     /// ``Configuration/totalQueueByteLimit``, shared by every connection's mailbox.
     nonisolated let queueBudget: QueueBudget
     /// ``Configuration/welcomeEvent`` without its ID, encoded once.
@@ -147,6 +149,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         precondition(configuration.queueByteLimit > 0, "queueByteLimit must be at least 1")
         precondition(configuration.totalQueueByteLimit > 0, "totalQueueByteLimit must be at least 1")
         self.configuration = configuration
+        observer = configuration.observer
         queueBudget = QueueBudget(limit: configuration.totalQueueByteLimit)
         self.retry = configuration.retry
         welcome = configuration.welcomeEvent.flatMap { event in
@@ -200,12 +203,16 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             clientLastEventID: lastEventID,
             budget: queueBudget
         )
-        let connection = EventConnection(id: id, source: source, channels: channels, lastEventID: lastEventID, mailbox: mailbox, server: self)
+        let connection = EventConnection(
+            id: id, source: source, channels: channels, lastEventID: lastEventID, mailbox: mailbox, server: self,
+            openedAt: observer == nil ? nil : .now
+        )
 
         var first: [Delivery] = []
         if let welcome { first.append(welcome) }
         if let retry { first.append(Self.retryDelivery(retry)) }
         var hasGap = false
+        var replayed = 0
         var clusterFetch: (UInt64, UInt64)?
         var clusterClaim: UInt64?
         if let lastEventID {
@@ -214,6 +221,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
                 for entry in backlog.entries(after: sequence) {
                     if let frame = entry.frame(for: source, channels: channels) {
                         first.append(Delivery(frame: frame, name: entry.name, id: entry.id))
+                        replayed += 1
                     }
                 }
             case .gap:
@@ -233,8 +241,9 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         if let (after, through) = clusterFetch, let cluster {
             // Older than this node's cache: from the log itself. Live records queue behind
             // meanwhile; the fetched ones go in front, as nobody reads before connect returns.
-            if let replayed = await replayFromCluster(cluster, after: after, through: through, source: source, channels: channels) {
-                mailbox.prepend(replayed)
+            if let fetched = await replayFromCluster(cluster, after: after, through: through, source: source, channels: channels) {
+                mailbox.prepend(fetched)
+                replayed = fetched.count
             } else {
                 hasGap = true
             }
@@ -251,6 +260,16 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             emit(.reconnected(source: source, connection: id, lastEventID: lastEventID))
         } else {
             emit(.connected(source: source, connection: id))
+        }
+        if let observer {
+            observer.connectionOpened(source: source, connection: id, lastEventID: lastEventID)
+            if let lastEventID {
+                if hasGap {
+                    observer.replayGap(source: source, connection: id, lastEventID: lastEventID)
+                } else {
+                    observer.replayServed(source: source, connection: id, lastEventID: lastEventID, events: replayed)
+                }
+            }
         }
         if hasGap, let lastEventID {
             emit(.replayGap(source: source, connection: id, lastEventID: lastEventID))
@@ -293,7 +312,7 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     func end(_ id: ConnectionID, reason: DisconnectReason, drain: Bool, last: Delivery? = nil) {
         guard let entry = registry[id] else { return }
         let dropped = entry.mailbox.finish(reason, drain: drain, last: last)
-        noteDropped(dropped, entry: entry)
+        noteDropped(dropped, entry: entry, reason: reason)
         forget(id, reason: reason)
     }
 
@@ -311,24 +330,34 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         }
         endedConnectionBytes += entry.connection.bytesWritten
         emit(.disconnected(source: record.source, connection: id, reason: reason))
+        if let observer {
+            let duration = entry.connection.openedAt.map { .now - $0 } ?? .zero
+            observer.connectionClosed(source: record.source, connection: id, reason: reason, duration: duration, bytesWritten: entry.connection.bytesWritten)
+        }
         if registry.isEmpty {
             for waiter in emptyWaiters { waiter.resume() }
             emptyWaiters.removeAll()
         }
     }
 
-    /// Counts frames a connection's reader took from its queue but could not write: counted
-    /// even when the hub has already ended and forgotten the connection.
-    func noteUnwritten(_ count: Int, connection id: ConnectionID, source: SourceID) {
+    /// Called by a connection's reader whose write failed, with the frames it took from its
+    /// queue but could not write: counted even when the hub has already ended and forgotten
+    /// the connection.
+    func noteWriteFailed(_ error: any Error, unwritten count: Int, connection id: ConnectionID, source: SourceID) {
+        observer?.writeFailed(source: source, connection: id, error: error)
         guard count > 0 else { return }
         droppedFrames += count
         emit(.droppedEvents(source: source, connection: id, count: count))
+        observer?.framesDropped(source: source, connection: id, count: count, policy: configuration.overflowPolicy, reason: .clientGone)
     }
 
-    func noteDropped(_ count: Int, entry: Entry) {
+    /// Counts frames a connection's queue discarded: by its overflow policy (`reason` `nil`),
+    /// or because it ended (`reason`).
+    func noteDropped(_ count: Int, entry: Entry, reason: DisconnectReason?) {
         guard count > 0 else { return }
         droppedFrames += count
         emit(.droppedEvents(source: entry.connection.source, connection: entry.connection.id, count: count))
+        observer?.framesDropped(source: entry.connection.source, connection: entry.connection.id, count: count, policy: configuration.overflowPolicy, reason: reason)
     }
 
     static func retryDelivery(_ interval: Duration) -> Delivery {
