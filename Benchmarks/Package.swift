@@ -18,7 +18,11 @@ let package = Package(
         .target(name: "CMallocStats", path: "Sources/CMallocStats"),
         .executableTarget(
             name: "IdleMemory",
-            dependencies: ["CMallocStats", .product(name: "EventStreamKit", package: "EventStreamKit")]
+            dependencies: [
+                "CMallocStats",
+                .product(name: "EventStreamKit", package: "EventStreamKit"),
+                .product(name: "EventStreamHTTP", package: "EventStreamKit"),
+            ]
         ),
         .executableTarget(
             name: "Soak",

@@ -8,22 +8,23 @@ cd "$(dirname "$0")"
 target="${1:-RequestHead}"
 seconds="${2:-60}"
 root=../Sources/EventStreamKit
+http=../Sources/EventStreamHTTP
 case "$target" in
   RequestHead)
-    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift")
+    sources=("$root/Transport/HeaderFields.swift" "$root/Transport/HTTPHeadScanner.swift" "$http/HTTPStatus.swift" "$http/HTTPRequestHead.swift" "$http/HTTPRequestHeadParser.swift")
     ;;
   ResponseHead)
-    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
+    sources=("$root/Transport/HeaderFields.swift" "$root/Transport/HTTPHeadScanner.swift"
              "$root/Client/HTTPResponseHead.swift" "$root/Client/ChunkedBodyDecoder.swift" "$root/Client/EventSourceError.swift")
     ;;
   ClientResponse)
-    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
+    sources=("$root/Transport/HeaderFields.swift" "$root/Transport/HTTPHeadScanner.swift"
              "$root/Client/HTTPResponseHead.swift" "$root/Client/ChunkedBodyDecoder.swift" "$root/Client/EventSourceError.swift" "$root/Client/HTTPClientResponseDecoder.swift"
              "$root/Wire/EventStreamParser.swift" "$root/Wire/MessageEvent.swift" "$root/Wire/WireError.swift" "$root/Support/LineBreakFinder.swift")
     ;;
   Connection)
-    sources=("$root/HTTP/HTTPStatus.swift" "$root/HTTP/HTTPHeaders.swift" "$root/HTTP/HTTPRequestHead.swift" "$root/HTTP/HTTPRequestHeadParser.swift" "$root/HTTP/HTTPHeadScanner.swift"
-             "$root/HTTP/HTTPRequestDecoder.swift" "$root/HTTP/HTTPRequest.swift" "$root/HTTP/HTTPResponse+Serialization.swift" "$root/HTTP/HTTPDate.swift")
+    sources=("$root/Transport/HeaderFields.swift" "$root/Transport/HTTPHeadScanner.swift" "$http/HTTPStatus.swift" "$http/HTTPRequestHead.swift" "$http/HTTPRequestHeadParser.swift"
+             "$http/HTTPRequestDecoder.swift" "$http/HTTPRequest.swift" "$http/HTTPResponse+Serialization.swift" "$http/HTTPDate.swift")
     ;;
   RESP)
     sources=("$root/Cluster/RESPValue.swift" "$root/Cluster/RESPDecoder.swift")
@@ -35,8 +36,17 @@ case "$target" in
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 mkdir -p build crashes "corpus-work/$target"
+# The target's files from both modules build as one module here: the server's files lose
+# their `import EventStreamKit`, which names the other half of what is compiled with them.
+rm -rf "build/src-$target" && mkdir -p "build/src-$target"
+copies=()
+for source in "${sources[@]}"; do
+  copy="build/src-$target/$(basename "$(dirname "$source")")-$(basename "$source")"
+  sed -E '/^(public |package |internal )?import EventStreamKit$/d' "$source" >"$copy"
+  copies+=("$copy")
+done
 swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name FuzzTarget -package-name EventStreamKitFuzz \
-  "$target/main.swift" "${sources[@]}" -o "build/$target"
+  "$target/main.swift" "${copies[@]}" -o "build/$target"
 # corpus-work/ grows with what the fuzzer finds; the committed corpus stays the seed.
 # Swift's own crash backtracer would race libFuzzer's handler and can hang the process; the
 # outer timeout is a second guard, so that a finding fails fast instead of stalling CI.

@@ -19,6 +19,7 @@ let package = Package(
             dependencies: [
                 "InteropSupport",
                 .product(name: "EventStreamKit", package: "EventStreamKit"),
+                .product(name: "EventStreamHTTP", package: "EventStreamKit"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]
         ),

@@ -38,7 +38,7 @@ private struct Outcome: Equatable {
 }
 
 private func run(_ chunks: [[UInt8]]) -> Outcome {
-    let limits = HTTPRequestHeadParser.Limits(maxHeadSize: 1024, maxHeaderCount: 16)
+    let limits = HTTPHeadScanner.Limits(maxHeadSize: 1024, maxHeaderCount: 16)
     var decoder = HTTPClientResponseDecoder(limits: limits)
     var parser = EventStreamParser(limits: .init(maxLineLength: 512, maxEventSize: 2048))
     var outcome = Outcome()

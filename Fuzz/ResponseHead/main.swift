@@ -8,7 +8,7 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzResponseHead(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    let limits = HTTPRequestHeadParser.Limits(maxHeadSize: 1024, maxHeaderCount: 16)
+    let limits = HTTPHeadScanner.Limits(maxHeadSize: 1024, maxHeaderCount: 16)
     var body = bytes[...]
     do {
         switch try HTTPResponseHeadParser.parse(bytes, limits: limits) {

@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 import Synchronization
 
 /// The demo's sign-in, standing in for real authentication: a user name gets a fresh random

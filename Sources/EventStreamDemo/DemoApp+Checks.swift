@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 
 extension HTTPStatus {
     static let unsupportedMediaType = HTTPStatus(code: 415, reason: "Unsupported Media Type")

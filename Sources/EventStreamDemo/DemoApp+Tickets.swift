@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 
 /// Stream tickets: what the page puts in its `EventSource` URL instead of its token (see
 /// `Docs/Authentication.md`).

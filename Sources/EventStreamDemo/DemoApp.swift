@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 import Foundation
 
 /// The demo's routes over one hub keyed by user name.
@@ -115,7 +116,7 @@ struct DemoApp: Sendable {
         router.get("/health") { _ in HTTPResponse(text: "ok\n") }
         router.post("/signin") { request in try await signIn(request) }
         router.post("/ticket") { request in try await issueTicket(request) }
-        router.events("/events", server: hub, channels: { request in
+        router.events("/events", from: hub, channels: { request in
             request.query["channels"]?.split(separator: ",").contains("news") == true ? ["news"] : []
         }) { request in
             let user = try await user(for: request)

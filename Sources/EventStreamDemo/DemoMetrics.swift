@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 import Synchronization
 
 /// What the hub's and the HTTP server's hooks report, counted for `/stats` and `/metrics`:

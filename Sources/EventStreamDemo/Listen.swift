@@ -26,7 +26,7 @@ struct ListenOptions {
         """
 
     var url = ""
-    var headers = HTTPHeaders()
+    var headers = HeaderFields()
     var sensitiveHeaders: Set<String> = []
     var lastEventID = ""
     var method: String?

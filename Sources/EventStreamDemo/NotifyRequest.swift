@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 import Foundation
 
 /// A notification as users receive it: the `data` of a `notification` event, in JSON.

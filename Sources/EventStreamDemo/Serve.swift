@@ -1,5 +1,6 @@
 import Dispatch
 import EventStreamKit
+import EventStreamHTTP
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,4 +1,5 @@
 import EventStreamKit
+import EventStreamHTTP
 import Foundation
 
 /// A snapshot of the hub's counts, for `GET /stats` (JSON) and `GET /metrics` (Prometheus):

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import EventStreamDemo
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 
 /// The demo's JSON API, against the real binary on a free port.
 @Suite("EventStreamDemo serve: the JSON API")

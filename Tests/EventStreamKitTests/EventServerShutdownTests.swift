@@ -56,7 +56,7 @@ struct EventServerShutdownTests {
         let first = StreamRecorder(try await server.connect(source: "a"))
         let id = try await server.send("before", as: note)
         _ = try await first.waitForEvents(1)
-        await server.restart()
+        await server.reconnectAll()
         try await first.waitForEnd()
         #expect(first.retries.count == 1)
         try await server.send("while away", as: note)

@@ -201,7 +201,7 @@ struct EventServerChannelTests {
         try await server.send("every channel", as: note, to: .everyChannel)
         #expect(try await a.waitForEvents(2).map(\.data) == ["headline", "every channel"])
         #expect(try await b.waitForEvents(2).map(\.data) == ["headline", "every channel"])
-        await server.closeChannel("news")
+        await server.close(channel: "news")
         try await a.waitForEnd()
         try await b.waitForEnd()
         #expect(await server.channels.isEmpty)  // sport's only subscriber was a

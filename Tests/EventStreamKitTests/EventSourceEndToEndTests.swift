@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 
 /// The client against the library's own server, on every transport of the platform.
 @Suite("EventSource against HTTPServer and EventServer")

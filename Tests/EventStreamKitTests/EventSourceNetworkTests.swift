@@ -202,7 +202,7 @@ struct EventSourceNetworkTests {
     func credentialsStayHome(transport: EventSource.Transport) async throws {
         try await withScriptedServer({ _ in [.streamHead, .send("data: elsewhere\n\n"), .holdOpen] }) { target in
             try await withScriptedServer({ _ in [.send("HTTP/1.1 307 Temporary Redirect\r\nLocation: \(target.url)\r\nContent-Length: 0\r\n\r\n"), .holdOpen] }) { origin in
-                let headers: HTTPHeaders = ["Authorization": "Bearer s", "Cookie": "c=1", "Proxy-Authorization": "Basic x", "X-Api-Key": "k", "X-Trace": "1"]
+                let headers: HeaderFields = ["Authorization": "Bearer s", "Cookie": "c=1", "Proxy-Authorization": "Basic x", "X-Api-Key": "k", "X-Trace": "1"]
                 let source = try EventSource(url: origin.url, headers: headers, configuration: Self.configuration(transport) { $0.sensitiveHeaders = ["X-Api-Key"] })
                 let first = try await withDeadline(.seconds(10)) { try await source.first { _ in true } }
                 #expect(first?.data == "elsewhere")

@@ -6,9 +6,9 @@ import Testing
 @Suite("EventSource state machine")
 struct EventSourceStateMachineTests {
     static let url = URL(string: "http://example.test:8080/events?user=a")!
-    static let sse: HTTPHeaders = ["Content-Type": "text/event-stream"]
+    static let sse: HeaderFields = ["Content-Type": "text/event-stream"]
 
-    func machine(headers: HTTPHeaders = [:], lastEventID: String = "", _ configure: (inout EventSource.Configuration) -> Void = { _ in }) throws -> EventSourceStateMachine {
+    func machine(headers: HeaderFields = [:], lastEventID: String = "", _ configure: (inout EventSource.Configuration) -> Void = { _ in }) throws -> EventSourceStateMachine {
         var configuration = EventSource.Configuration()
         configure(&configuration)
         return try EventSourceStateMachine(request: EventSource.Request(url: Self.url, headers: headers), lastEventID: lastEventID, configuration: configuration)
@@ -19,7 +19,7 @@ struct EventSourceStateMachineTests {
 
     /// Feeds a response head and, if it is a failure, lets the policy decide: what the
     /// iterator does.
-    func respond(_ machine: inout EventSourceStateMachine, status: Int, headers: HTTPHeaders, at now: ContinuousClock.Instant = t0) -> EventSourceStateMachine.ReconnectAction? {
+    func respond(_ machine: inout EventSourceStateMachine, status: Int, headers: HeaderFields, at now: ContinuousClock.Instant = t0) -> EventSourceStateMachine.ReconnectAction? {
         var generator = SeededGenerator(seed: 9)
         switch machine.received(status: status, headers: headers, at: now) {
         case .failed(let failure): return machine.connectionEnded(failure, at: now, using: &generator)
@@ -49,7 +49,7 @@ struct EventSourceStateMachineTests {
     func invalidInput(url: String, headers: [String: String], lastEventID: String) {
         #expect(throws: EventSourceError.self) {
             try EventSourceStateMachine(
-                request: EventSource.Request(url: URL(string: url) ?? URL(string: "x:")!, headers: HTTPHeaders(headers.map { (name: $0.key, value: $0.value) })),
+                request: EventSource.Request(url: URL(string: url) ?? URL(string: "x:")!, headers: HeaderFields(headers.map { (name: $0.key, value: $0.value) })),
                 lastEventID: lastEventID,
                 configuration: .init()
             )
@@ -70,7 +70,7 @@ struct EventSourceStateMachineTests {
 
     @Test("200 with another or no content type fails for good")
     func wrongContentType() throws {
-        for headers: HTTPHeaders in [["Content-Type": "text/plain"], [:], ["Content-Type": "text/event-streams"]] {
+        for headers: HeaderFields in [["Content-Type": "text/plain"], [:], ["Content-Type": "text/event-streams"]] {
             var machine = try machine()
             guard case .fail(let error)? = respond(&machine, status: 200, headers: headers) else {
                 Issue.record("did not fail")
@@ -289,9 +289,9 @@ struct EventSourceStateMachineTests {
 
     @Test("a redirect to another origin drops every credential header: the usual ones, the configured ones, the provider's; any case")
     func crossOriginDropsCredentials() throws {
-        let headers: HTTPHeaders = ["authorization": "Bearer t", "Cookie": "c=1", "PROXY-Authorization": "Basic x", "X-Api-Key": "k", "X-Trace": "1"]
+        let headers: HeaderFields = ["authorization": "Bearer t", "Cookie": "c=1", "PROXY-Authorization": "Basic x", "X-Api-Key": "k", "X-Trace": "1"]
         var machine = try machine(headers: headers) { $0.sensitiveHeaders = ["x-api-KEY"] }
-        let provided: HTTPHeaders = ["Authorization": "Bearer fresh", "X-Provided": "p"]
+        let provided: HeaderFields = ["Authorization": "Bearer fresh", "X-Provided": "p"]
         #expect(machine.request(adding: provided).headers.values("Authorization") == ["Bearer t", "Bearer fresh"])
         _ = machine.received(status: 307, headers: ["Location": "http://other.test:8080/events"], at: Self.t0)
         let sent = machine.request(adding: provided).headers
@@ -455,8 +455,8 @@ struct EventSourceStateMachineTests {
     @Test("several Content-Type values: the last counts, as fetch extracts a MIME type")
     func severalContentTypes() throws {
         var plainLast = try machine()
-        guard case .fail? = respond(&plainLast, status: 200, headers: HTTPHeaders([("Content-Type", "text/event-stream"), ("Content-Type", "text/plain")])) else { Issue.record("opened"); return }
+        guard case .fail? = respond(&plainLast, status: 200, headers: HeaderFields([("Content-Type", "text/event-stream"), ("Content-Type", "text/plain")])) else { Issue.record("opened"); return }
         var sseLast = try machine()
-        guard case .open = sseLast.received(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain"), ("Content-Type", "text/event-stream; charset=utf-8")]), at: Self.t0) else { Issue.record("did not open"); return }
+        guard case .open = sseLast.received(status: 200, headers: HeaderFields([("Content-Type", "text/plain"), ("Content-Type", "text/event-stream; charset=utf-8")]), at: Self.t0) else { Issue.record("did not open"); return }
     }
 }

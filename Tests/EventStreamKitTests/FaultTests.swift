@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -161,12 +162,12 @@ struct FaultTests {
     @Test("a slow source resolver holds only its own request, and times out with 503; a failing one answers 500")
     func slowAndFailingResolvers() async throws {
         let server = try TestServer.start(configure: { $0.sourceTimeout = .milliseconds(300) }) { router, hub in
-            router.events("/slow", server: hub) { request in
+            router.events("/slow", from: hub) { request in
                 // Slower than the timeout, and it notices cancellation.
                 try await expire(after: .seconds(30))
                 return "slow"
             }
-            router.events("/broken", server: hub) { _ in
+            router.events("/broken", from: hub) { _ in
                 struct DatabaseDown: Error {}
                 throw DatabaseDown()
             }

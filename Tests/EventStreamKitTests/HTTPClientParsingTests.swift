@@ -47,7 +47,7 @@ struct HTTPClientParsingTests {
     @Test("framing: Transfer-Encoding with Content-Length, or a coding other than chunked, is an error; lengths must agree")
     func framing() throws {
         func head(_ fields: [(String, String)], status: Int = 200) -> HTTPResponseHead {
-            HTTPResponseHead(status: status, minorVersion: 1, headers: HTTPHeaders(fields.map { (name: $0.0, value: $0.1) }))
+            HTTPResponseHead(status: status, minorVersion: 1, headers: HeaderFields(fields.map { (name: $0.0, value: $0.1) }))
         }
         // RFC 9112 §6.3: both "ought to be handled as an error" (response splitting); a coding
         // this client cannot decode would only produce garbage.

@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Synchronization
 import Testing
 
@@ -17,7 +18,7 @@ struct HTTPGuideTests {
         let hub = EventServer<String>()
         var router = HTTPRouter()
 
-        router.events("/events", server: hub, channels: { request in
+        router.events("/events", from: hub, channels: { request in
             Set(request.query["channels"]?.split(separator: ",").map(String.init) ?? [])
         }) { request in
             // Authenticate here: a thrown HTTPError answers with its status, and no stream opens.

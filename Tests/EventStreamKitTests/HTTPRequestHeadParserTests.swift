@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Testing
 
 private func parse(_ text: String, limits: HTTPRequestHeadParser.Limits = .init()) throws -> (HTTPRequestHead, Int)? {

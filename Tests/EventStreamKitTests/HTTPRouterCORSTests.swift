@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 
 /// `HTTPRouter.CORS`: an allow-list echoed exactly, with credentials, per request.
 @Suite("HTTP router: CORS with an origin allow-list and credentials")

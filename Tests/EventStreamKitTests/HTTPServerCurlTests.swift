@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Foundation
 import Testing
 

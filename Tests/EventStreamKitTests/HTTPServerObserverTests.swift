@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Testing
 
 @Suite("HTTPServer: the observer's hooks")

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Testing
 
 private let note = try! EventType<String>("note", marshal: .text)
@@ -58,7 +59,7 @@ struct HTTPServerTests {
         let hub = EventServer<String>(configuration: configuration)
         // The same hub behind a second route: still run once.
         let server = try TestServer.start(hub: hub, routes: { router, hub in
-            router.events("/more", server: hub) { _ in "more" }
+            router.events("/more", from: hub) { _ in "more" }
         })
         try await waitUntil("the server runs the hub") { await hub.isRunning }
         let client = try server.client()

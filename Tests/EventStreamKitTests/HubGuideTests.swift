@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Synchronization
 import Testing
 
@@ -73,7 +74,7 @@ struct HubGuideTests {
         #expect(Set(await server.channels) == ["news", "ticker"])
         #expect(await server.clientCount(channel: "news") == 1)
         #expect(await server.lastEventID(channel: "news") == id)
-        await server.closeChannel("news")
+        await server.close(channel: "news")
         #expect(await server.clientCount(source: user) == 1)
         _ = reader
         await recorder.cancel()

@@ -242,7 +242,7 @@ struct MailboxStateMachineTests {
 
     @Test func theClientsLastEventIDLastsUntilANewerEventIsQueued() {
         var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: "e-5")
-        _ = machine.enqueue(Delivery(frame: EventFrame(comment: "hb"), name: nil, id: nil, isComment: true))
+        _ = machine.enqueue(Delivery(frame: EventFrame(comment: "hb"), name: nil, id: nil, isControl: true))
         _ = machine.enqueue(delivery("no id"))
         #expect(machine.clientLastEventID == "e-5")
         _ = machine.enqueue(delivery("with id", id: "e-6"))
@@ -276,7 +276,7 @@ struct MailboxStateMachineShutdownTests {
 @Suite("Mailbox state machine: heartbeats")
 struct MailboxStateMachineHeartbeatTests {
     @Test func aHeartbeatGoesOnlyToAnEmptyQueue() {
-        let heartbeat = Delivery(frame: EventFrame(comment: ""), name: nil, id: nil, isComment: true)
+        let heartbeat = Delivery(frame: EventFrame(comment: ""), name: nil, id: nil, isControl: true)
         var machine = Machine(capacity: 1, policy: .suspendSender(timeout: .seconds(1)), clientLastEventID: nil)
         guard case .queued = machine.enqueueIfIdle(heartbeat) else { Issue.record("idle queue refused"); return }
         guard case .rejected = machine.enqueueIfIdle(heartbeat) else { Issue.record("busy queue accepted"); return }

@@ -1,5 +1,6 @@
 import Testing
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 
 /// `StreamTickets`, its policy `StreamTicketBook` and `StreamTicket`, with a manual clock.
 @Suite("Stream tickets: single use, short-lived, bound to a source, bounded")
@@ -140,7 +141,7 @@ struct StreamTicketsTests {
             }
             return HTTPResponse(text: #"{"ticket":"\#(ticket.text)"}"#, contentType: "application/json")
         }
-        router.events("/events", server: hub) { request in
+        router.events("/events", from: hub) { request in
             guard let ticket = request.query["ticket"], let grant = tickets.redeem(ticket) else {
                 throw HTTPError(.unauthorized, "ask POST /ticket for a ticket")
             }

@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 import Testing
 
 @Suite("HTTPServer: the client's address, and X-Forwarded-For only from trusted proxies")

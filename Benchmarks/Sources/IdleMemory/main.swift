@@ -1,4 +1,5 @@
 import CMallocStats
+import EventStreamHTTP
 import EventStreamKit
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,7 @@ var configuration = EventServer<String>.Configuration()
 configuration.heartbeatInterval = nil
 let hub = EventServer<String>(configuration: configuration)
 var router = HTTPRouter()
-router.events("/events", server: hub) { request in request.query["user"] ?? "anonymous" }
+router.events("/events", from: hub) { request in request.query["user"] ?? "anonymous" }
 var serverConfiguration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
 serverConfiguration.logger = HTTPLogger { _, _ in }
 let server = try HTTPServer(router: router, configuration: serverConfiguration)

@@ -129,7 +129,7 @@ extension EventSource {
         /// returns are added to the request's, so that a short-lived token can be refreshed
         /// before each reconnection. An error it throws counts as a network error of that
         /// attempt. Default: none.
-        public var headerProvider: (@Sendable () async throws -> HTTPHeaders)?
+        public var headerProvider: (@Sendable () async throws -> HeaderFields)?
         /// Decides, for each failure, whether to reconnect and when. Default:
         /// ``ErrorPolicy/standard``, the spec's behaviour.
         public var errorPolicy: ErrorPolicy = .standard
@@ -160,7 +160,7 @@ extension EventSource {
         public var method: String
         /// Extra request headers. `Accept`, `Cache-Control`, `Last-Event-ID`,
         /// `Accept-Encoding` and the framing headers are the source's own.
-        public var headers: HTTPHeaders
+        public var headers: HeaderFields
         /// The request body, sent with its `Content-Length`; `nil` for none.
         public var body: [UInt8]?
         /// Whether the request may be sent again when the connection ends or fails (with
@@ -169,7 +169,7 @@ extension EventSource {
         public var isRetryable: Bool
 
         /// Creates a request.
-        public init(url: URL, method: String = "GET", headers: HTTPHeaders = [:], body: [UInt8]? = nil, isRetryable: Bool = true) {
+        public init(url: URL, method: String = "GET", headers: HeaderFields = [:], body: [UInt8]? = nil, isRetryable: Bool = true) {
             self.url = url
             self.method = method
             self.headers = headers

@@ -9,7 +9,7 @@ extension EventSource {
         /// No byte on an open stream for ``Configuration/readTimeout``.
         case readTimeout(Duration)
         /// The server answered a status other than 200, 204 or a redirect.
-        case status(Int, headers: HTTPHeaders)
+        case status(Int, headers: HeaderFields)
         /// The server answered 200 with this `Content-Type` (or none), not `text/event-stream`.
         case contentType(String?)
         /// The stream ended: the server closed it cleanly.

@@ -74,14 +74,14 @@ public final class EventSource: AsyncSequence, Sendable {
     ///   - lastEventID: The ID to resume after, sent as `Last-Event-ID` on the first request.
     ///   - configuration: Reconnection, timeouts, limits and transport settings.
     /// - Throws: ``EventSourceError``, as ``init(request:lastEventID:configuration:)``.
-    public convenience init(url: URL, headers: HTTPHeaders = [:], lastEventID: String = "", configuration: Configuration = Configuration()) throws(EventSourceError) {
+    public convenience init(url: URL, headers: HeaderFields = [:], lastEventID: String = "", configuration: Configuration = Configuration()) throws(EventSourceError) {
         try self.init(request: Request(url: url, headers: headers), lastEventID: lastEventID, configuration: configuration)
     }
 
     /// Creates a source from a URL string.
     ///
     /// - Throws: ``EventSourceError`` if `url` does not parse, or as ``init(url:headers:lastEventID:configuration:)``.
-    public convenience init(url: String, headers: HTTPHeaders = [:], lastEventID: String = "", configuration: Configuration = Configuration()) throws(EventSourceError) {
+    public convenience init(url: String, headers: HeaderFields = [:], lastEventID: String = "", configuration: Configuration = Configuration()) throws(EventSourceError) {
         guard let parsed = URL(string: url) else { throw .invalidURL(url, "not a URL") }
         try self.init(url: parsed, headers: headers, lastEventID: lastEventID, configuration: configuration)
     }

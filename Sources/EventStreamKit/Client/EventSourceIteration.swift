@@ -102,7 +102,7 @@ final class EventSourceIteration {
         // one attempt going for maxRedirects times the timeout.
         let deadline = configuration.connectTimeout.map { ContinuousClock.now + $0 }
         func remaining() -> Duration? { deadline.map { max(.zero, ContinuousClock.now.duration(to: $0)) } }
-        var extra = HTTPHeaders()
+        var extra = HeaderFields()
         if let provider = configuration.headerProvider {
             // Part of the attempt: the connect timeout, close() and reconnectNow() end it too.
             do {
@@ -255,7 +255,7 @@ final class EventSourceIteration {
     }
 
     /// The response's content coding, if it has one other than `identity`.
-    static func contentCoding(_ headers: HTTPHeaders) -> String? {
+    static func contentCoding(_ headers: HeaderFields) -> String? {
         let codings = headers.values("Content-Encoding").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces.lowercasedASCII }
         return codings.first { !$0.isEmpty && $0 != "identity" }
     }

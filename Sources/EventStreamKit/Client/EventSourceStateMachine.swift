@@ -4,7 +4,7 @@ import Foundation
 struct EventSourceRequest: Sendable {
     var url: URL
     var method: String
-    var headers: HTTPHeaders
+    var headers: HeaderFields
     var body: [UInt8]?
 }
 
@@ -92,7 +92,7 @@ struct EventSourceStateMachine {
         try Self.validate(request.url)
         try Self.validate(request.headers)
         let method = request.method
-        guard !method.isEmpty, method.utf8.allSatisfy(HTTPRequestHeadParser.isTokenByte) else {
+        guard !method.isEmpty, method.utf8.allSatisfy(HTTPHeadScanner.isTokenByte) else {
             throw .invalidRequest("the method \(method.debugDescription) is not an HTTP token")
         }
         guard !["CONNECT", "TRACE", "HEAD"].contains(method.uppercased()) else { throw .invalidRequest("\(method) cannot carry an event stream") }
@@ -113,8 +113,8 @@ struct EventSourceStateMachine {
 
     /// The request to send now, with `extra` headers (from the header provider) after the
     /// caller's.
-    func request(adding extra: HTTPHeaders = [:]) -> EventSourceRequest {
-        var headers = HTTPHeaders([("Accept", "text/event-stream"), ("Accept-Encoding", "identity"), ("Cache-Control", "no-cache")])
+    func request(adding extra: HeaderFields = [:]) -> EventSourceRequest {
+        var headers = HeaderFields([("Accept", "text/event-stream"), ("Accept-Encoding", "identity"), ("Cache-Control", "no-cache")])
         if !lastEventID.isEmpty { headers.add("Last-Event-ID", lastEventID) }
         for (name, value) in Array(original.headers) + Array(extra) where sends(name) {
             headers.add(name, value)
@@ -136,7 +136,7 @@ struct EventSourceStateMachine {
 
     /// Decides what a response head means (WHATWG "announce the connection" / "fail the
     /// connection", with fetch's redirect rules).
-    mutating func received(status: Int, headers: HTTPHeaders, at now: ContinuousClock.Instant) -> ResponseAction {
+    mutating func received(status: Int, headers: HeaderFields, at now: ContinuousClock.Instant) -> ResponseAction {
         switch status {
         case 200:
             guard Self.isEventStream(headers) else { return .failed(.contentType(headers.values("Content-Type").joined(separator: ", "))) }
@@ -154,7 +154,7 @@ struct EventSourceStateMachine {
         }
     }
 
-    private mutating func redirect(status: Int, headers: HTTPHeaders) -> ResponseAction {
+    private mutating func redirect(status: Int, headers: HeaderFields) -> ResponseAction {
         guard let location = headers["Location"] else { return .failed(.status(status, headers: headers)) }
         guard let target = URL(string: location, relativeTo: url)?.absoluteURL, (try? Self.validate(target)) != nil else {
             readyState = .closed
@@ -187,7 +187,7 @@ struct EventSourceStateMachine {
     /// Whether the response's MIME type is `text/event-stream`. With several `Content-Type`
     /// values the last one counts, as fetch's "extract a MIME type" has it (so that
     /// `text/event-stream` followed by `text/plain` is not an event stream).
-    static func isEventStream(_ headers: HTTPHeaders) -> Bool {
+    static func isEventStream(_ headers: HeaderFields) -> Bool {
         let values = headers.values("Content-Type").flatMap { $0.split(separator: ",") }
         guard let last = values.last(where: { !$0.trimmingSpaces.isEmpty }) else { return false }
         return last.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercasedASCII } == "text/event-stream"
@@ -334,9 +334,9 @@ struct EventSourceStateMachine {
     }
 
     /// Header names are tokens, values have no CR, LF or NUL, and none is the source's own.
-    static func validate(_ headers: HTTPHeaders) throws(EventSourceError) {
+    static func validate(_ headers: HeaderFields) throws(EventSourceError) {
         for (name, value) in headers {
-            guard !name.isEmpty, name.utf8.allSatisfy(HTTPRequestHeadParser.isTokenByte) else { throw .invalidHeader(name, "not a valid header name") }
+            guard !name.isEmpty, name.utf8.allSatisfy(HTTPHeadScanner.isTokenByte) else { throw .invalidHeader(name, "not a valid header name") }
             guard !value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) else { throw .invalidHeader(name, "the value contains CR, LF or NUL") }
             guard !reservedHeaders.contains(name.lowercasedASCII) else { throw .invalidHeader(name, "EventSource sets this header itself") }
         }

@@ -4,7 +4,7 @@ protocol EventStreamResponse: AnyObject {
     /// The status code.
     var status: Int { get }
     /// The header fields.
-    var headers: HTTPHeaders { get }
+    var headers: HeaderFields { get }
     /// Ends a pending or later ``read(into:)`` from any thread: it returns end of body.
     var interrupt: @Sendable () -> Void { get }
 

@@ -18,7 +18,7 @@ final class HTTPClientResponse: EventStreamResponse {
     private var early: [UInt8]
 
     var status: Int { head.status }
-    var headers: HTTPHeaders { head.headers }
+    var headers: HeaderFields { head.headers }
     var interrupt: @Sendable () -> Void { { [socket = channel.socket] in socket.shutdown() } }
 
     /// A connected socket whose response head has been read: what the connecting task hands

@@ -9,7 +9,7 @@
 ///   `chunked`, or the end of the connection (RFC 9112 §6.3). Bytes after a `Content-Length`
 ///   body or after the last chunk are not body: they are dropped.
 struct HTTPClientResponseDecoder {
-    static let headLimits = HTTPRequestHeadParser.Limits(maxHeadSize: 16 * 1024, maxHeaderCount: 100)
+    static let headLimits = HTTPHeadScanner.Limits(maxHeadSize: 16 * 1024, maxHeaderCount: 100)
     /// The most interim (1xx) responses accepted before the final one.
     static let maxInterimResponses = 100
 
@@ -24,12 +24,12 @@ struct HTTPClientResponseDecoder {
     private var interim = 0
     private var chunked = ChunkedBodyDecoder()
     private var remaining = 0
-    private let limits: HTTPRequestHeadParser.Limits
+    private let limits: HTTPHeadScanner.Limits
 
     /// The final response head, once it has arrived.
     private(set) var head: HTTPResponseHead?
 
-    init(limits: HTTPRequestHeadParser.Limits = Self.headLimits) {
+    init(limits: HTTPHeadScanner.Limits = Self.headLimits) {
         self.limits = limits
     }
 

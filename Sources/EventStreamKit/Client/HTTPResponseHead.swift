@@ -5,7 +5,7 @@ struct HTTPResponseHead: Sendable {
     /// `1` for HTTP/1.1, `0` for HTTP/1.0.
     var minorVersion: Int
     /// The header fields.
-    var headers: HTTPHeaders
+    var headers: HeaderFields
 
     /// How the body that follows is delimited (RFC 9112 §6.3), for a response to `GET`.
     enum Framing: Equatable {
@@ -40,18 +40,18 @@ struct HTTPResponseHead: Sendable {
 }
 
 /// Parses an HTTP/1.x response head from the bytes read so far. Pure, like its request
-/// twin ``HTTPRequestHeadParser``, whose line and field rules it shares.
+/// twin `HTTPRequestHeadParser` (in EventStreamHTTP), whose line and field rules it shares.
 enum HTTPResponseHeadParser {
     enum Outcome {
         case incomplete
         case complete(HTTPResponseHead, consumed: Int)
     }
 
-    static func parse(_ bytes: [UInt8], limits: HTTPRequestHeadParser.Limits = .init(maxHeadSize: 16 * 1024, maxHeaderCount: 100)) throws(EventSourceError) -> Outcome {
+    static func parse(_ bytes: [UInt8], limits: HTTPHeadScanner.Limits = .init(maxHeadSize: 16 * 1024, maxHeaderCount: 100)) throws(EventSourceError) -> Outcome {
         try bytes.withUnsafeBufferPointer { (buffer) throws(EventSourceError) in try parse(buffer, limits: limits) }
     }
 
-    static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: HTTPRequestHeadParser.Limits) throws(EventSourceError) -> Outcome {
+    static func parse(_ buffer: UnsafeBufferPointer<UInt8>, limits: HTTPHeadScanner.Limits) throws(EventSourceError) -> Outcome {
         let scanned: HTTPHeadScanner.Outcome
         do {
             scanned = try HTTPHeadScanner.scan(buffer, limits: limits, kind: "response", skipsLeadingEmptyLines: false, requiresCRLF: false)
@@ -65,12 +65,12 @@ enum HTTPResponseHeadParser {
         fields.reserveCapacity(lines.count - 1)
         for line in lines.dropFirst() {
             do {
-                fields.append(try HTTPRequestHeadParser.parseField(buffer, line))
+                fields.append(try HTTPHeadScanner.parseField(buffer, line))
             } catch {
                 throw .invalidResponse(error.message)
             }
         }
-        return .complete(HTTPResponseHead(status: status, minorVersion: minorVersion, headers: HTTPHeaders(fields)), consumed: consumed)
+        return .complete(HTTPResponseHead(status: status, minorVersion: minorVersion, headers: HeaderFields(fields)), consumed: consumed)
     }
 
     /// `HTTP/1.1 200 OK`: the reason phrase may be empty or missing.

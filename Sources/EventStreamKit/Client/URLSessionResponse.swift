@@ -21,12 +21,12 @@ final class URLSessionResponse: EventStreamResponse, Sendable {
     static let bufferLimit = 4 << 20
 
     let status: Int
-    let headers: HTTPHeaders
+    let headers: HeaderFields
     private let delegate: URLSessionStreamDelegate
 
     var interrupt: @Sendable () -> Void { { [delegate] in delegate.cancel() } }
 
-    private init(status: Int, headers: HTTPHeaders, delegate: URLSessionStreamDelegate) {
+    private init(status: Int, headers: HeaderFields, delegate: URLSessionStreamDelegate) {
         self.status = status
         self.headers = headers
         self.delegate = delegate
@@ -54,7 +54,7 @@ final class URLSessionResponse: EventStreamResponse, Sendable {
         session.finishTasksAndInvalidate()
         do {
             let response = try await delegate.response()
-            var headers = HTTPHeaders()
+            var headers = HeaderFields()
             for (name, value) in response.allHeaderFields {
                 headers.add(String(describing: name), String(describing: value))
             }

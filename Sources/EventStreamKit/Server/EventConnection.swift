@@ -26,7 +26,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     /// The `Last-Event-ID` the client connected with, if any.
     public nonisolated let requestedLastEventID: String?
 
-    nonisolated let mailbox: Mailbox
+    package nonisolated let mailbox: Mailbox
     nonisolated let server: EventServer<SourceID>
     private nonisolated let isConsumed = Atomic<Bool>(false)
 

@@ -158,12 +158,12 @@ extension EventServer {
             backlog = Backlog(capacity: backlog.capacity, byteLimit: backlog.byteLimit)
             clusterEpochChanges += 1
             emit(.cluster(.epochChanged(from: from, to: epoch)))
-            restart()
+            reconnectAll()
         case .gap(let after, let next):
             clusterGaps += 1
             let epoch = clusterEpoch ?? ""
             emit(.cluster(.gap(after: "\(epoch)-\(after)", next: "\(epoch)-\(next)", missed: next > after ? next - after - 1 : 0)))
-            restart()
+            reconnectAll()
         case .disconnected(let error):
             logWentDown(error.description)
         case .reconnected:
@@ -359,7 +359,7 @@ extension EventServer {
         guard cluster != nil, let epoch = clusterEpoch, clusterCursor > 0 else { return nil }
         if let floor = clusterFloors[id], floor > clusterCursor { return nil }
         guard let event = try? ServerSentEvent(id: "\(epoch)-\(clusterCursor)", bytes: nil) else { return nil }
-        return Delivery(frame: EventFrame(event), name: nil, id: nil, isComment: true)
+        return Delivery(frame: EventFrame(event), name: nil, id: nil, isControl: true)
     }
 }
 

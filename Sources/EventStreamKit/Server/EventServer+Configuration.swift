@@ -107,7 +107,7 @@ extension EventServer {
         /// drops what is left. Default: 5 s.
         public var shutdownGracePeriod: Duration = .seconds(5)
 
-        /// On shutdown or restart, each stream is sent `retry` = the configured retry (or 3 s)
+        /// On shutdown or ``EventServer/reconnectAll()``, each stream is sent `retry` = the configured retry (or 3 s)
         /// plus a random share of this spread, so that clients do not all reconnect in the
         /// same instant. Default: 5 s.
         public var reconnectSpread: Duration = .seconds(5)

@@ -72,7 +72,7 @@ extension EventServer {
 
     /// Closes a channel: every stream subscribed to it ends (``DisconnectReason/channelClosed``),
     /// and the channel is forgotten.
-    public func closeChannel(_ channel: String) {
+    public func close(channel: String) {
         // Ending its last subscriber forgets the channel and its last event ID.
         for id in registry.ids(channel: channel) { end(id, reason: .channelClosed, drain: true) }
     }
@@ -80,7 +80,7 @@ extension EventServer {
     /// Sends a heartbeat comment to every stream that had no event queued since the last
     /// call. ``run()`` calls this every ``Configuration/heartbeatInterval``.
     func sendHeartbeats() {
-        let heartbeat = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isComment: true)
+        let heartbeat = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isControl: true)
         var sent = 0
         for (id, record) in registry.records {
             let mailbox = registry.members[record.slot].mailbox
@@ -156,9 +156,10 @@ extension EventServer {
         teeSubscribers.removeAll()
     }
 
-    /// Closes every stream, as ``shutdown()`` does, and keeps accepting new connections:
-    /// clients reconnect after their jittered `retry` and catch up from the backlog.
-    public func restart() {
+    /// Ends every stream, as ``shutdown()`` does, and keeps accepting new connections:
+    /// clients reconnect after their jittered `retry` and catch up from the backlog (in a
+    /// cluster, after the log lost its history, so that they resume in the new epoch).
+    public func reconnectAll() {
         guard phase == .running else { return }
         closeAll(reason: .shutdown, forgetting: true)
     }
@@ -166,7 +167,7 @@ extension EventServer {
     /// The wait for a client refused because the hub is shutting down: what the streams it
     /// ended were told (the `retry` in force, else 3 s, plus up to ``Configuration/reconnectSpread``
     /// at random), so that refused clients come back no sooner and no more together.
-    func refusalDelay() -> Duration {
+    package func refusalDelay() -> Duration {
         let spread = configuration.reconnectSpread
         return (retry ?? .seconds(3)) + (spread > .zero ? spread * Double.random(in: 0..<1) : .zero)
     }

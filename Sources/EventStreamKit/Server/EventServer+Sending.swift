@@ -114,7 +114,7 @@ extension EventServer {
     /// Sends comment lines (no ID, not kept in the backlog): a keep-alive, or a note for
     /// someone reading the raw stream.
     public func comment(_ text: String, to recipients: Recipients<SourceID> = .everyone) async {
-        await fanOut(Delivery(frame: EventFrame(comment: text), name: nil, id: nil, isComment: true), to: recipients)
+        await fanOut(Delivery(frame: EventFrame(comment: text), name: nil, id: nil, isControl: true), to: recipients)
     }
 
     /// Changes the reconnection time: sent now to every open stream, and to new ones when

@@ -364,6 +364,6 @@ public actor EventServer<SourceID: Hashable & Sendable> {
         var writer: [UInt8] = []
         // A retry field alone: a valid event that cannot fail to build.
         if let event = try? ServerSentEvent(bytes: nil, retry: max(interval, .zero)) { event.encode(into: &writer) }
-        return Delivery(frame: EventFrame(encodedBytes: writer), name: nil, id: nil, isComment: true)
+        return Delivery(frame: EventFrame(encodedBytes: writer), name: nil, id: nil, isControl: true)
     }
 }

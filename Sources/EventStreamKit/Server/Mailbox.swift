@@ -9,7 +9,7 @@ import Synchronization
 /// its buffer policies cannot disconnect a client, suspend a sender or coalesce by name.
 /// The logic lives in ``MailboxStateMachine``; this class only locks and wakes.
 /// (Docs/Decisions/0001-mailbox-not-asyncstream.md)
-final class Mailbox: Sendable {
+package final class Mailbox: Sendable {
     typealias Machine = MailboxStateMachine<UnsafeContinuation<Void, Never>, UnsafeContinuation<Bool, Never>>
 
     /// What a send did, for the hub to count and report.
@@ -59,7 +59,7 @@ final class Mailbox: Sendable {
 
     var clientLastEventID: String? { state.withLock { $0.clientLastEventID } }
     var droppedCount: Int { state.withLock { $0.droppedCount } }
-    var queuedCount: Int { state.withLock { $0.queuedCount } }
+    package var queuedCount: Int { state.withLock { $0.queuedCount } }
     var queuedBytes: Int { state.withLock { $0.queuedBytes } }
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
 
@@ -214,6 +214,13 @@ final class Mailbox: Sendable {
         return action.dropped
     }
 
+    /// Ends the stream, for the transport (the client went away).
+    /// - Returns: How many queued frames were dropped.
+    @discardableResult
+    package func finish(_ reason: DisconnectReason, drain: Bool) -> Int {
+        finish(reason, drain: drain, last: nil)
+    }
+
     /// Counts frames the reader took but could not write as dropped (``droppedCount``).
     func noteUnwritten(_ count: Int) {
         guard count > 0 else { return }
@@ -224,7 +231,7 @@ final class Mailbox: Sendable {
     /// sees the end. Costs no task: the transport uses it to unblock a write stuck on a
     /// client that stopped reading. It runs under a lock, so it must be quick and must not
     /// call this mailbox.
-    func onFinish(_ action: @escaping @Sendable () -> Void) {
+    package func onFinish(_ action: @escaping @Sendable () -> Void) {
         let now = finishActions.withLock { state -> Bool in
             if state.isFinished { return true }
             state.actions.append(action)

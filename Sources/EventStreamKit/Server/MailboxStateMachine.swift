@@ -346,7 +346,7 @@ struct MailboxStateMachine<Consumer, Sender> {
 
     private mutating func noteAccepted(_ delivery: Delivery) {
         acceptedFrames += 1
-        if delivery.isComment { return }
+        if delivery.isControl { return }
         acceptedEvents += 1
         if delivery.id != nil { clientLastEventID = nil }
     }
@@ -363,12 +363,12 @@ struct MailboxStateMachine<Consumer, Sender> {
         compact()
         let before = queue.count
         var newestByName: [String?: Int] = [delivery.name: queue.count]
-        for index in queue.indices.reversed() where !queue[index].isComment && newestByName[queue[index].name] == nil {
+        for index in queue.indices.reversed() where !queue[index].isControl && newestByName[queue[index].name] == nil {
             newestByName[queue[index].name] = index
         }
         var kept: [Delivery] = []
         kept.reserveCapacity(queue.count)
-        for (index, queued) in queue.enumerated() where queued.isComment || newestByName[queued.name] == index {
+        for (index, queued) in queue.enumerated() where queued.isControl || newestByName[queued.name] == index {
             kept.append(queued)
         }
         queue = kept

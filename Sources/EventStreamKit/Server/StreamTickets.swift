@@ -23,7 +23,7 @@ import Synchronization
 ///     }
 ///     return HTTPResponse(text: #"{"ticket":"\#(ticket.text)"}"#, contentType: "application/json")
 /// }
-/// router.events("/events", server: hub) { request in
+/// router.events("/events", from: hub) { request in
 ///     guard let ticket = request.query["ticket"], let grant = tickets.redeem(ticket) else {
 ///         throw HTTPError(.unauthorized, "ask POST /ticket for a ticket")
 ///     }

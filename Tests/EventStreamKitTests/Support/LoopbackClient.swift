@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+@testable import EventStreamHTTP
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -97,7 +98,7 @@ struct TestServer: Sendable {
         var router = HTTPRouter()
         router.get("/hello") { _ in HTTPResponse(text: "hello\n") }
         router.post("/echo") { request in HTTPResponse(body: request.body) }
-        router.events("/events", server: hub, channels: { request in Set(request.query["channels"]?.split(separator: ",").map(String.init) ?? []) }) { request in
+        router.events("/events", from: hub, channels: { request in Set(request.query["channels"]?.split(separator: ",").map(String.init) ?? []) }) { request in
             guard let user = request.query["user"] else { throw HTTPError(.unauthorized, "who are you?") }
             guard user != "mallory" else { throw HTTPError(.forbidden) }
             return user

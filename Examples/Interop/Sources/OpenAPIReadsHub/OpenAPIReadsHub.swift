@@ -1,3 +1,4 @@
+import EventStreamHTTP
 import EventStreamKit
 import InteropSupport
 import Foundation
@@ -80,7 +81,7 @@ func liveStream() async throws -> [String] {
     hubConfiguration.reconnectSpread = .milliseconds(500)
     let hub = EventServer<String>(configuration: hubConfiguration)
     var router = HTTPRouter()
-    router.events("/events", server: hub, channels: { Set($0.query["channels"].map { [$0] } ?? []) }) { request in
+    router.events("/events", from: hub, channels: { Set($0.query["channels"].map { [$0] } ?? []) }) { request in
         guard let who = request.query["who"] else { throw HTTPError(.unauthorized) }
         return who
     }
