@@ -8,7 +8,7 @@ public import Foundation
 /// ```swift
 /// let cents = EventUnmarshal<Int> { data in
 ///     guard let dollars = Double(data.dropFirst()) else { throw CocoaError(.formatting) }
-///     return Int(dollars * 100)
+///     return Int((dollars * 100).rounded())  // 19.99 * 100 is 1998.999…
 /// }
 /// let value = try MessageEvent(data: "$19.99").decode(cents) // 1999
 /// ```

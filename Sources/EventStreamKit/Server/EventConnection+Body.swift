@@ -13,7 +13,7 @@ extension EventConnection {
     /// fails (the next event or heartbeat). Hummingbird 2:
     ///
     /// ```swift
-    /// Response(status: .ok, headers: headers, body: ResponseBody { writer in
+    /// return Response(status: .ok, headers: headers, body: ResponseBody { writer in
     ///     _ = try? await request.body.consumeWithCancellationOnInboundClose { _ in
     ///         for await chunk in connection.body { try await writer.write(ByteBuffer(bytes: chunk)) }
     ///     }

@@ -13,7 +13,7 @@
 /// // In the request handler, after authenticating the user:
 /// let connection = try await server.connect(source: userID, lastEventID: request.lastEventID)
 /// // stream `connection.body` as the response body, or:
-/// await connection.run(writingTo: sink)
+/// let reason = try await connection.run(writingTo: sink)  // why it ended
 ///
 /// // Anywhere else:
 /// try await server.send("You have mail", as: notification, to: .source(userID))

@@ -7,7 +7,7 @@
 /// ```swift
 /// do {
 ///     _ = try ServerSentEvent(event: "bad\nname", data: "x")
-/// } catch let error as WireError where error.code == .invalidEventName {
+/// } catch where error.code == .invalidEventName {  // typed throws: `error` is a WireError
 ///     print(error) // invalid event name "bad\nname": an event name must not contain CR or LF
 /// }
 /// ```
