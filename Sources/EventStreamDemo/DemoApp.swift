@@ -71,7 +71,7 @@ struct DemoApp: Sendable {
         openEvents = benchMode
         node = nil
         sharedTokens = nil
-        tickets = StreamTickets()
+        tickets = StreamTickets(limits: Self.ticketLimits)
         sharedTickets = nil
     }
 
@@ -92,8 +92,25 @@ struct DemoApp: Sendable {
         node = cluster.node
         let redis = RedisClient(endpoint: try RedisEndpoint(url: cluster.redisURL))
         sharedTokens = SharedTokens(redis: redis, clusterName: cluster.name)
-        tickets = StreamTickets()
+        tickets = StreamTickets(limits: Self.ticketLimits)
         sharedTickets = SharedTickets(redis: redis, clusterName: cluster.name, lifetime: tickets.limits.lifetime)
+    }
+
+    /// The ticket store's bounds: the library's lifetime and `perSource` (16), and room for
+    /// `perSource` outstanding tickets for every user the token store can hold at once
+    /// (160,000). Every ticket's source is a user whose token was used within the ticket's
+    /// lifetime, and the token store forgets only tokens unused for an hour, so signed-in users
+    /// together can never fill the store: each meets their own `perSource` bound first (429,
+    /// theirs alone). With the library's default capacity (10,000), 625 sign-ins (half a
+    /// minute at the sign-in rate) minting 16 tickets each, again as they expired, kept
+    /// `POST /ticket` at 503 for everyone else. A ticket held costs about 200 bytes, so a full
+    /// store is about 30 MB, and filling it takes every token the token store holds.
+    /// (In a cluster, users signed in on other nodes add sources; each node's store still
+    /// bounds its memory.)
+    static var ticketLimits: StreamTickets<String>.Limits {
+        var limits = StreamTickets<String>.Limits()
+        limits.capacity = limits.perSource * TokenStore.Limits().capacity
+        return limits
     }
 
     private static func configuration(backlog: Int, overflowPolicy: OverflowPolicy, queueCapacity: Int, observer: DemoMetrics) -> EventServer<String>.Configuration {

@@ -510,6 +510,29 @@ struct DemoAccountsTests {
         #expect(limits.take(for: "x", at: now) { _ in true } != nil, "x's empty bucket is kept; y's, the fullest, made room")
     }
 
+    /// Found by the attack run: with the library's default 10,000 tickets, 625 sign-ins minting
+    /// 16 tickets each (again every 30 s) kept `POST /ticket` at 503 for everyone else.
+    @Test("the ticket store has room for every user the token store can hold, each at their own bound: signed-in users cannot fill it for others")
+    func ticketStoreOutlastsTheTokenStore() throws {
+        let tokens = TokenStore.Limits()
+        let limits = DemoApp.ticketLimits
+        #expect(limits.perSource == StreamTickets<String>.Limits().perSource)
+        #expect(limits.capacity >= limits.perSource * tokens.capacity)
+        let time = ManualTime()
+        let tickets = StreamTickets<String>(limits: limits, now: { time.now })
+        for user in 0..<tokens.capacity {
+            for _ in 0..<limits.perSource { _ = try tickets.issue(for: "user\(user)") }
+            // One more is this user's own bound (429), never the store's (503).
+            do {
+                _ = try tickets.issue(for: "user\(user)")
+                Issue.record("user\(user) got more than perSource tickets")
+            } catch {
+                #expect(error.isPerSource, "\(error)")
+            }
+        }
+        #expect(tickets.count == limits.perSource * tokens.capacity)
+    }
+
     /// Found by the attack run: eight sign-ins under alice's name used to forget her token.
     @Test("a ninth sign-in for the same name is refused while the user's tokens are in use; one idle for an hour makes room")
     func perUserCap() {
