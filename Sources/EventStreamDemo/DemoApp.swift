@@ -130,8 +130,10 @@ struct DemoApp: Sendable {
         var router = HTTPRouter()
         router.get("/") { _ in HTTPResponse(text: Page.html, contentType: "text/html; charset=utf-8") }
         router.get("/health") { _ in HTTPResponse(text: "ok\n") }
-        router.post("/signin") { request in try await signIn(request) }
-        router.post("/ticket") { request in try await issueTicket(request) }
+        // The routes' own refusals (429 and 503 with Retry-After, which HTTPError cannot carry)
+        // are responses, not thrown errors, so the server's hook does not see them: counted here.
+        router.post("/signin") { request in metrics.counted(try await signIn(request)) }
+        router.post("/ticket") { request in metrics.counted(try await issueTicket(request)) }
         router.events("/events", server: hub, channels: { request in
             request.query["channels"]?.split(separator: ",").contains("news") == true ? ["news"] : []
         }) { request in
@@ -141,8 +143,8 @@ struct DemoApp: Sendable {
             if !openEvents { log("stream for \(user) from \(request.clientAddress ?? "an unknown address")") }
             return user
         }
-        router.post("/notify") { request in try await notify(request) }
-        router.post("/drop") { request in try await drop(request) }
+        router.post("/notify") { request in metrics.counted(try await notify(request)) }
+        router.post("/drop") { request in metrics.counted(try await drop(request)) }
         router.get("/stats") { _ in try await Stats.snapshot(of: hub, metrics: metrics, node: node).json }
         router.get("/metrics") { _ in await Stats.snapshot(of: hub, metrics: metrics, node: node).prometheus }
         return router

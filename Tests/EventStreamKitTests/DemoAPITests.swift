@@ -249,6 +249,24 @@ struct DemoAPITests {
         try await demo.stop()
     }
 
+    /// Found by the attack run: 10,000 tickets minted and then ~200 refused with 503 (and
+    /// thousands with 429) left `refused_requests_total` empty: the routes' own refusals are
+    /// responses with `Retry-After`, not thrown errors, and the server's hook never saw them.
+    @Test("stats and metrics count the routes' own refusals too: a ticket past the user's bound is a 429 in refusedRequests")
+    func statsCountTheRoutesOwnRefusals() async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("frank")
+        for _ in 0..<StreamTickets<String>.Limits().perSource { _ = try await demo.ticket(token: token) }
+        let refused = try await demo.request("POST", "/ticket", headers: ["Authorization": "Bearer \(token)"])
+        #expect(refused.status == 429)
+        let body = try await demo.request("GET", "/stats").body
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(stats["refusedRequests"] as? [String: Int] == ["429": 1], "\(body)")
+        let metrics = try await demo.request("GET", "/metrics").body
+        #expect(metrics.contains("eventstream_refused_requests_total{status=\"429\"} 1\n"))
+        try await demo.stop()
+    }
+
     /// Found by the attack run: `/stats` used to list every connected user by name, to anyone.
     @Test("stats count the users connected, but name none of them")
     func statsNameNoUser() async throws {
