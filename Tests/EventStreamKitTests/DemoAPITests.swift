@@ -348,6 +348,23 @@ struct DemoAPITests {
         try await demo.stop()
     }
 
+    /// Found by the attack run: an absolute-form target passed the allowed hosts on its
+    /// authority, and the Origin check on the `Host` field, which then named any site.
+    @Test("an absolute-form POST whose Host and Origin name another site is refused (403); its own origin passes", arguments: [
+        ("evil.example", "http://evil.example", 403),
+        ("evil.example", "http://127.0.0.1", 200),
+    ])
+    func absoluteFormOriginCheck(host: String, origin: String, expected: Int) async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("alice")
+        let client = try LoopbackClient(port: demo.port, poller: demo.poller)
+        defer { client.close() }
+        try await client.send("POST http://127.0.0.1/ticket HTTP/1.1\r\nHost: \(host)\r\nOrigin: \(origin)\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n")
+        let response = try await client.readToEnd()
+        #expect(response.hasPrefix("HTTP/1.1 \(expected) "), "\(response)")
+        try await demo.stop()
+    }
+
     @Test("a notification is from the user whose token sent it")
     func notificationIsFromTheSender() async throws {
         let demo = try await Running.start()
