@@ -103,8 +103,9 @@ struct DemoApp: Sendable {
     /// together can never fill the store: each meets their own `perSource` bound first (429,
     /// theirs alone). With the library's default capacity (10,000), 625 sign-ins (half a
     /// minute at the sign-in rate) minting 16 tickets each, again as they expired, kept
-    /// `POST /ticket` at 503 for everyone else. A ticket held costs about 200 bytes, so a full
-    /// store is about 30 MB, and filling it takes every token the token store holds.
+    /// `POST /ticket` at 503 for everyone else. Measured: 9,999 users minting 159,984 tickets
+    /// in 45 s (most of them held at once) grew the release build's RSS by 26 MB; filling the
+    /// store takes every token the token store holds, and a user signed in before still gets one.
     /// (In a cluster, users signed in on other nodes add sources; each node's store still
     /// bounds its memory.)
     static var ticketLimits: StreamTickets<String>.Limits {
