@@ -13,12 +13,17 @@ extension HTTPStatus {
 /// own `Origin`.
 extension DemoApp {
     /// Refuses with 403 a request whose `Origin` is present and is not this server's own:
-    /// `http://` or `https://` and the request's `Host`, compared without regard to case.
+    /// `http://` or `https://` and the request's authority (its `Host`, or an absolute-form
+    /// target's authority, which is what the server checked against its allowed hosts),
+    /// compared without regard to case.
     /// `https://` is the page's origin behind a proxy that terminates TLS (nginx, in
     /// Deploy/); no other site can serve a page from this host and port, whatever the scheme.
     static func requireSameOrigin(_ request: HTTPRequest) throws(HTTPError) {
         guard let origin = request.headers["Origin"]?.lowercased() else { return }
-        guard let host = request.headers["Host"]?.lowercased(), origin == "http://\(host)" || origin == "https://\(host)" else {
+        // Not `headers["Host"]`: `POST http://127.0.0.1:8080/ticket` with `Host: evil.example`
+        // and `Origin: http://evil.example` passed the allowed hosts on its target and this
+        // check on its Host field.
+        guard let host = request.authority?.lowercased(), origin == "http://\(host)" || origin == "https://\(host)" else {
             throw HTTPError(.forbidden, "cross-origin requests are refused: Origin \(origin.debugDescription) is not this server's")
         }
     }

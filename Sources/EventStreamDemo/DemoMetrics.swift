@@ -82,6 +82,17 @@ final class DemoMetrics: EventServerObserver, HTTPServerObserver {
         counts.withLock { $0.refusedRequests[String(status.code), default: 0] += 1 }
     }
 
+    /// `response`, counted with ``requestRefused(status:reason:request:)``'s if its status is
+    /// an error: a route's own refusal (429 or 503 with `Retry-After`), which the server's
+    /// hook does not see. Without it, a flood of sign-ins or tickets answered 429 or 503 left
+    /// `refused_requests_total` at zero.
+    func counted(_ response: HTTPResponse) -> HTTPResponse {
+        if response.status.code >= 400 {
+            counts.withLock { $0.refusedRequests[String(response.status.code), default: 0] += 1 }
+        }
+        return response
+    }
+
     func writeFailed(error: any Error, request: HTTPRequest?) {
         counts.withLock { $0.responseWriteErrors += 1 }
     }

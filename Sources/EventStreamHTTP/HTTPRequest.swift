@@ -45,6 +45,12 @@ public struct HTTPRequest: Sendable {
     public var query: [String: String] { head.query }
     /// The header fields.
     public var headers: HeaderFields { head.headers }
+    /// The host the request is for, `host[:port]` as sent: an absolute-form target's authority
+    /// (`POST http://host:port/path`, which RFC 9112 §3.2.2 says replaces `Host`), else the
+    /// `Host` field. This is what ``HTTPServer/Configuration/allowedHosts`` checked: compare
+    /// an `Origin` with it, not with `headers["Host"]`, which an absolute-form request may
+    /// set to anything.
+    public var authority: String? { head.authority }
 
     /// The client's last event ID: the `Last-Event-ID` header, or for polyfills that cannot
     /// set headers, the `lastEventId` query parameter.

@@ -250,6 +250,24 @@ struct DemoAPITests {
         try await demo.stop()
     }
 
+    /// Found by the attack run: 10,000 tickets minted and then ~200 refused with 503 (and
+    /// thousands with 429) left `refused_requests_total` empty: the routes' own refusals are
+    /// responses with `Retry-After`, not thrown errors, and the server's hook never saw them.
+    @Test("stats and metrics count the routes' own refusals too: a ticket past the user's bound is a 429 in refusedRequests")
+    func statsCountTheRoutesOwnRefusals() async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("frank")
+        for _ in 0..<StreamTickets<String>.Limits().perSource { _ = try await demo.ticket(token: token) }
+        let refused = try await demo.request("POST", "/ticket", headers: ["Authorization": "Bearer \(token)"])
+        #expect(refused.status == 429)
+        let body = try await demo.request("GET", "/stats").body
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        #expect(stats["refusedRequests"] as? [String: Int] == ["429": 1], "\(body)")
+        let metrics = try await demo.request("GET", "/metrics").body
+        #expect(metrics.contains("eventstream_refused_requests_total{status=\"429\"} 1\n"))
+        try await demo.stop()
+    }
+
     /// Found by the attack run: `/stats` used to list every connected user by name, to anyone.
     @Test("stats count the users connected, but name none of them")
     func statsNameNoUser() async throws {
@@ -328,6 +346,38 @@ struct DemoAPITests {
         #expect(try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://evil.example"]).status == 403)
         let dropped = try await demo.request("POST", "/drop", headers: ["Authorization": "Bearer \(token)", "Origin": "http://127.0.0.1"])
         #expect(dropped.status == 200 && dropped.body.contains(#""dropped":0"#), "\(dropped)")
+        try await demo.stop()
+    }
+
+    /// Found by the attack run: sign-in bodies were parsed whatever their size, before the
+    /// sign-in rate; 63 KB of nested objects cost 37 ms of CPU each, unauthenticated.
+    @Test("a sign-in body over 1 KiB is refused (413) before it is parsed; a padded, escaped name still fits")
+    func signInBodyIsBounded() async throws {
+        let demo = try await Running.start()
+        let padded = #"{"pad": ["# + Array(repeating: #"{"a":{}}"#, count: 200).joined(separator: ",") + #"], "user": "alice"}"#
+        let refused = try await demo.request("POST", "/signin", body: padded, headers: ["Content-Type": "application/json"])
+        #expect(refused.status == 413, "\(refused)")
+        let escaped = "{\n  \"user\" : \"" + String(repeating: "\\u0061", count: 32) + "\"\n}"
+        let accepted = try await demo.request("POST", "/signin", body: escaped, headers: ["Content-Type": "application/json"])
+        #expect(accepted.status == 200, "\(accepted)")
+        #expect(accepted.body.contains(String(repeating: "a", count: 32)))
+        try await demo.stop()
+    }
+
+    /// Found by the attack run: an absolute-form target passed the allowed hosts on its
+    /// authority, and the Origin check on the `Host` field, which then named any site.
+    @Test("an absolute-form POST whose Host and Origin name another site is refused (403); its own origin passes", arguments: [
+        ("evil.example", "http://evil.example", 403),
+        ("evil.example", "http://127.0.0.1", 200),
+    ])
+    func absoluteFormOriginCheck(host: String, origin: String, expected: Int) async throws {
+        let demo = try await Running.start()
+        let token = try await demo.signIn("alice")
+        let client = try LoopbackClient(port: demo.port, poller: demo.poller)
+        defer { client.close() }
+        try await client.send("POST http://127.0.0.1/ticket HTTP/1.1\r\nHost: \(host)\r\nOrigin: \(origin)\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n")
+        let response = try await client.readToEnd()
+        #expect(response.hasPrefix("HTTP/1.1 \(expected) "), "\(response)")
         try await demo.stop()
     }
 
@@ -509,6 +559,29 @@ struct DemoAccountsTests {
         #expect(limits.take(for: "z", at: now) { _ in true } == nil)
         #expect(limits.bucketCount == 2)
         #expect(limits.take(for: "x", at: now) { _ in true } != nil, "x's empty bucket is kept; y's, the fullest, made room")
+    }
+
+    /// Found by the attack run: with the library's default 10,000 tickets, 625 sign-ins minting
+    /// 16 tickets each (again every 30 s) kept `POST /ticket` at 503 for everyone else.
+    @Test("the ticket store has room for every user the token store can hold, each at their own bound: signed-in users cannot fill it for others")
+    func ticketStoreOutlastsTheTokenStore() throws {
+        let tokens = TokenStore.Limits()
+        let limits = DemoApp.ticketLimits
+        #expect(limits.perSource == StreamTickets<String>.Limits().perSource)
+        #expect(limits.capacity >= limits.perSource * tokens.capacity)
+        let time = ManualTime()
+        let tickets = StreamTickets<String>(limits: limits, now: { time.now })
+        for user in 0..<tokens.capacity {
+            for _ in 0..<limits.perSource { _ = try tickets.issue(for: "user\(user)") }
+            // One more is this user's own bound (429), never the store's (503).
+            do {
+                _ = try tickets.issue(for: "user\(user)")
+                Issue.record("user\(user) got more than perSource tickets")
+            } catch {
+                #expect(error.isPerSource, "\(error)")
+            }
+        }
+        #expect(tickets.count == limits.perSource * tokens.capacity)
     }
 
     /// Found by the attack run: eight sign-ins under alice's name used to forget her token.

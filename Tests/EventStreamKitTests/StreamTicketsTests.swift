@@ -72,6 +72,13 @@ struct StreamTicketsTests {
         #expect(error?.retryAfter == .seconds(15), "the first expires 30 s after it was issued, 15 s from now")
         #expect(error?.isPerSource == false)
         #expect(error?.description.contains("3 stream tickets") == true)
+        // Found by the attack run: the text, which the demo sends to the client, gave the wait
+        // to the nanosecond ("expires in 25.782625826 seconds"), so when another user asked for
+        // the oldest ticket. It says whole seconds, rounded up.
+        clock.advance(by: .nanoseconds(1_234_567))
+        let later = #expect(throws: StreamTicketError.self) { try tickets.issue(for: 9) }
+        #expect(later?.description.hasSuffix("the oldest expires in 15 s") == true, "\(String(describing: later))")
+        #expect(later?.retryAfter == .seconds(15) - .nanoseconds(1_234_567), "the property stays exact")
         #expect(tickets.redeem(held[1])?.source == 1, "refusing did not evict")
         _ = try tickets.issue(for: 9)  // the redeemed one made room
         clock.advance(by: .seconds(15))

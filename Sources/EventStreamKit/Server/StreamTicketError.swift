@@ -24,10 +24,15 @@ public struct StreamTicketError: Error, CustomStringConvertible, Sendable {
         return false
     }
 
+    /// Says the wait in whole seconds, rounded up: apps send this text to the client, and the
+    /// store's oldest ticket is often another user's, whose issue time (to the nanosecond,
+    /// as ``retryAfter`` has it) is none of the client's business.
     public var description: String {
-        switch base {
-        case .full(let capacity): "\(capacity) stream tickets are outstanding, the most held; the oldest expires in \(retryAfter)"
-        case .sourceFull(let perSource): "this source has \(perSource) stream tickets outstanding, the most held per source; the oldest expires in \(retryAfter)"
+        let (whole, fraction) = retryAfter.components
+        let seconds = max(0, whole + (fraction > 0 ? 1 : 0))
+        return switch base {
+        case .full(let capacity): "\(capacity) stream tickets are outstanding, the most held; the oldest expires in \(seconds) s"
+        case .sourceFull(let perSource): "this source has \(perSource) stream tickets outstanding, the most held per source; the oldest expires in \(seconds) s"
         }
     }
 }
