@@ -6,12 +6,15 @@
 #
 # Writes .build-docc/EventStreamKit.doccarchive, .build-docc/EventStreamHTTP.doccarchive and
 # the two merged, .build-docc/EventStreamKit-docs.doccarchive, which links between the
-# modules work in. To read it: python3 -m http.server -d .build-docc/EventStreamKit-docs.doccarchive 8000
+# modules work in. To read it:
+#
+#   python3 -m http.server -b 127.0.0.1 -d .build-docc/EventStreamKit-docs.doccarchive 8000
+#
 # and open http://127.0.0.1:8000/documentation/eventstreamkit
 #
 # The guides have one source, Docs/*.md, which GitHub renders: each catalog holds symlinks to
 # the guides it shows. docc is given a copy of each catalog with the symlinks resolved and the
-# links between guides, written for GitHub (`[Hub](Hub.md#replay)`), rewritten for DocC:
+# links between guides, written for GitHub (`[Hub](Hub.md#channels)`), rewritten for DocC:
 # `<doc:…>` links within a module, paths across the two modules, and the design records under
 # Docs/Decisions (not in the catalogs) as their repository paths. A link to anything else fails
 # the build, as does a public type that the landing page leaves out of its topic groups.
@@ -23,19 +26,25 @@ graphs=$out/symbol-graphs
 catalogs=$out/catalogs
 
 echo "-- symbol graphs (public symbols only)"
-# Not cleaned: a build with nothing to do emits nothing, and leaves the last graphs current.
-mkdir -p "$graphs/all"
+# The compiler writes them as it builds a module, so they live in the build directory, not
+# cleaned: a build with nothing to do emits nothing and leaves the last graphs current.
+emitted=$out/build/symbol-graphs
+mkdir -p "$emitted"
 swift build --target EventStreamHTTP --scratch-path "$out/build" \
   -Xswiftc -emit-symbol-graph \
-  -Xswiftc -emit-symbol-graph-dir -Xswiftc "$PWD/$graphs/all" \
+  -Xswiftc -emit-symbol-graph-dir -Xswiftc "$PWD/$emitted" \
   -Xswiftc -symbol-graph-minimum-access-level -Xswiftc public
 # One directory per module, holding that module's graphs only (and those of its extensions
 # to other modules' types, Module@Other.symbols.json, if it ever has public ones).
 for module in EventStreamKit EventStreamHTTP; do
   rm -rf "${graphs:?}/$module"
   mkdir -p "$graphs/$module"
-  cp "$graphs/all/$module".symbols.json "$graphs/$module/"
-  cp "$graphs/all/$module"@*.symbols.json "$graphs/$module/" 2>/dev/null || true
+  if [ ! -f "$emitted/$module.symbols.json" ]; then
+    echo "no symbol graph for $module in $emitted: remove $out/build and run again" >&2
+    exit 1
+  fi
+  cp "$emitted/$module".symbols.json "$graphs/$module/"
+  cp "$emitted/$module"@*.symbols.json "$graphs/$module/" 2>/dev/null || true
 done
 
 echo "-- catalogs: the guides from Docs/, links rewritten for DocC"
