@@ -2,7 +2,7 @@ import Synchronization
 public import EventStreamKit
 
 /// Maps a method and a path to a handler: a plain response, or an event stream served by an
-/// ``EventServer``.
+/// ``/EventStreamKit/EventServer``.
 ///
 /// ```swift
 /// var router = HTTPRouter()
@@ -58,7 +58,7 @@ public struct HTTPRouter: Sendable {
     /// - Parameters:
     ///   - path: The route.
     ///   - hub: The hub whose streams this route opens. ``HTTPServer/run()`` runs its
-    ///     ``EventServer/run()`` (heartbeats) and shuts it down with the server.
+    ///     ``/EventStreamKit/EventServer/run()`` (heartbeats) and shuts it down with the server.
     ///   - channels: Picks the channels a request subscribes to. Default: none.
     ///   - source: Authenticates the request and names its source. Throw ``HTTPError``
     ///     (401, 403) to refuse it: no stream opens. Any other error answers 500. If it

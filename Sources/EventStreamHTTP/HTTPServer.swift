@@ -117,7 +117,7 @@ public final class HTTPServer: Sendable {
         /// and then the server does no work for it beyond a `nil` check per refusal or failed
         /// write. Its methods run on the serving task and must be quick; see
         /// ``HTTPServerObserver``. Event streams report to their hub's
-        /// ``EventServer/Configuration/observer``.
+        /// ``/EventStreamKit/EventServer/Configuration/observer``.
         public var observer: (any HTTPServerObserver)?
 
         /// Creates a configuration.
@@ -167,7 +167,7 @@ public final class HTTPServer: Sendable {
 
     /// Binds the listening socket, so that ``port`` is known before ``run()``.
     ///
-    /// - Throws: ``SocketError`` if the address cannot be bound.
+    /// - Throws: ``/EventStreamKit/SocketError`` if the address cannot be bound.
     public init(router: HTTPRouter, configuration: Configuration = Configuration()) throws {
         self.router = router
         self.configuration = configuration
@@ -199,9 +199,10 @@ public final class HTTPServer: Sendable {
     /// streams with a final flush, closes idle connections, and returns when every
     /// connection has ended.
     ///
-    /// It also runs every hub behind an event route (``EventServer/run()``: heartbeats, and a
-    /// cluster's log), so that they cannot be forgotten. A hub that is already running, or
-    /// that another ``run()`` call starts too, runs once.
+    /// It also runs every hub behind an event route
+    /// (``/EventStreamKit/EventServer/run()``: heartbeats, and a cluster's log), so that they
+    /// cannot be forgotten. A hub that is already running, or that another ``run()`` call
+    /// starts too, runs once.
     public func run() async {
         await withDiscardingTaskGroup { streams in
             for hub in router.eventServers { streams.addTask { await hub.run() } }

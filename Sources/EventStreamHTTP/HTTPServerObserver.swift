@@ -6,7 +6,7 @@ import EventStreamKit
 /// Set one as ``HTTPServer/Configuration/observer``. Every method has an empty default
 /// implementation. With no observer set the server does no work for it beyond one `nil`
 /// check per refusal or failed write; event streams report to their hub's
-/// ``EventServerObserver`` (Docs/Decisions/0010-observer-hooks.md).
+/// ``/EventStreamKit/EventServerObserver`` (Docs/Decisions/0010-observer-hooks.md).
 ///
 /// ```swift
 /// final class Refusals: HTTPServerObserver {
@@ -41,7 +41,8 @@ public protocol HTTPServerObserver: Sendable {
 
     /// Writing a response failed: the client went away, reset the connection, or did not
     /// read for ``HTTPServer/Configuration/writeTimeout``. The connection is closed. Writes
-    /// of event streams report to their hub (``EventServerObserver/writeFailed(source:connection:error:)``).
+    /// of event streams report to their hub
+    /// (``/EventStreamKit/EventServerObserver/writeFailed(source:connection:error:)``).
     ///
     /// - Parameters:
     ///   - error: What the socket write threw.

@@ -41,7 +41,7 @@ extension EventServer {
         /// queue is empty always takes one frame. Default: 256 MiB. Must be at least 1.
         ///
         /// Without it, each connection is bounded but the process is not: clients that read
-        /// just often enough to beat ``HTTPServer``'s write timeout each keep two full
+        /// just often enough to beat `HTTPServer`'s write timeout each keep two full
         /// queues alive (an outside attack held 1.3 GiB with 1,100 such streams). With it,
         /// what the queues hold is at most this plus one frame per connection. Shared frames
         /// count once per connection that holds them, so the bound is conservative.
