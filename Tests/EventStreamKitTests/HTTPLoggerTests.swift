@@ -49,7 +49,7 @@ private struct StuckPipe {
                     received += chunk[..<count]
                 }
                 if exited { return received }
-                await Task.yield()
+                try await Task.sleep(for: .milliseconds(1))  // not a spin: the pool has two threads
             }
         }
         close(readEnd)

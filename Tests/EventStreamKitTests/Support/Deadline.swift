@@ -61,7 +61,12 @@ func expire(after timeout: Duration) async throws {
     }
 }
 
-/// Waits until `condition` holds, checking after every scheduler turn, for at most `timeout`.
+/// Waits until `condition` holds, checking every millisecond, for at most `timeout`.
+///
+/// It sleeps between checks rather than yielding: the cooperative pool has one thread per
+/// core (two here), and dozens of parallel tests each spinning on `Task.yield()` kept those
+/// threads busy asking instead of letting the awaited work run. Under load (a load average of
+/// 10 on two cores) that made waits of a few milliseconds time out after 10 s.
 func waitUntil(
     _ what: String,
     timeout: Duration = .seconds(10),
@@ -69,8 +74,7 @@ func waitUntil(
 ) async throws {
     try await withDeadline(timeout, what) {
         while await !condition() {
-            try Task.checkCancellation()
-            await Task.yield()
+            try await Task.sleep(for: .milliseconds(1))
         }
     }
 }
