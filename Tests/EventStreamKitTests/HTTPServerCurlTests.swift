@@ -12,7 +12,7 @@ struct HTTPServerCurlTests {
     @Test(.enabled(if: curlPath != nil, "curl is not installed (.ci/run installs it)"))
     func curlReadsAStream() async throws {
         let server = try TestServer.start()
-        let curl = try ChildProcess(curlPath!, ["-N", "-s", "-i", "--max-time", "10", "http://127.0.0.1:\(server.port)/events?user=curl"])
+        let curl = try ChildProcess(curlPath!, ["-N", "-s", "-i", "--max-time", "120", "http://127.0.0.1:\(server.port)/events?user=curl"])
         try await waitUntil("curl to connect") { await server.hub.clientCount == 1 }
         for i in 1...3 { try await server.hub.send("event \(i)", as: note) }
         // curl leaves when we close the stream; it has printed everything by then.
