@@ -4,11 +4,16 @@
 # port, checks it with curl -N and httpx-sse (clients_test.py), stops it with SIGTERM and
 # checks that it shut down cleanly. Then starts it again, drains its hub with SIGUSR1 and
 # checks that a new stream is refused with 503 and Retry-After while the server goes on.
+# For the Hummingbird example, also checks that /metrics counts what the hub's observer saw
+# (metrics_check.py): after clients_test.py, and exactly for one stream and one notification
+# in the second run.
 # Exits non-zero on any failure; every step is bounded by `timeout`. Each example's test.sh
 # calls this.
 set -euo pipefail
 PRODUCT=${1:?usage: test_example.sh HummingbirdNotifications|VaporNotifications}
 cd "$(dirname "$0")/$PRODUCT"
+# Only the Hummingbird example serves the hub's observer hooks on /metrics (EventStreamMetrics.swift).
+METRICS=$([ "$PRODUCT" = HummingbirdNotifications ] && echo 1 || echo 0)
 # Not under .build: recreating a folder there makes SwiftPM recompile Hummingbird.
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/$PRODUCT-test.XXXXXX")
 
@@ -70,6 +75,26 @@ echo "== $PRODUCT listening on $URL"
 
 timeout 180 python3 ../clients_test.py "$URL" $PID || STATUS=$?
 
+if [ $METRICS = 1 ]; then
+    # At least what clients_test.py did (it opens, replays, notifies and closes streams of its
+    # own), and every stream it opened counted as closed: none is open now.
+    echo "== /metrics after clients_test.py"
+    timeout 30 python3 ../metrics_check.py "$URL" \
+        'eventstream_connections_opened_total >= 5' \
+        'eventstream_reconnections_total >= 1' \
+        'eventstream_open_connections == 0' \
+        'eventstream_connections_closed_total{reason="cancelled"} >= 1' \
+        'eventstream_connection_duration_seconds_count >= 5' \
+        'eventstream_events_published_total{event="notification"} >= 8' \
+        'eventstream_events_published_total{event="other"} == 0' \
+        'eventstream_deliveries_total >= 5' \
+        'eventstream_events_without_recipients_total >= 1' \
+        'eventstream_replays_total >= 1' \
+        'eventstream_replayed_events_total >= 2' \
+        'eventstream_bytes_written_total > 0' \
+        || STATUS=1
+fi
+
 echo "== stopping $PRODUCT (SIGTERM) with a stream open"
 timeout 30 curl -N -s -H "Authorization: Bearer token-alice" "$URL/events" > "$LOGS/open-stream" &
 CURL=$!
@@ -86,6 +111,21 @@ start_app drain
 timeout 30 curl -N -s -H "Authorization: Bearer token-alice" "$URL/events" > "$LOGS/drained-stream" &
 CURL=$!
 wait_for_clients 1 || true
+if [ $METRICS = 1 ]; then
+    # A fresh app: one stream (alice's curl above) and one notification to her, counted exactly.
+    echo "== /metrics after one stream and one notification"
+    curl -s --max-time 5 -X POST -H 'Content-Type: application/json' -d '{"title":"metrics","body":"one"}' "$URL/notify/alice" > /dev/null \
+        || { echo "the notification to alice was not sent"; STATUS=1; }
+    for _ in $(seq 50); do grep -q '^event: notification' "$LOGS/drained-stream" && break; sleep 0.1; done
+    timeout 30 python3 ../metrics_check.py "$URL" \
+        'eventstream_connections_opened_total == 1' \
+        'eventstream_reconnections_total == 0' \
+        'eventstream_open_connections == 1' \
+        'eventstream_events_published_total{event="notification"} == 1' \
+        'eventstream_deliveries_total == 1' \
+        'eventstream_events_without_recipients_total == 0' \
+        || STATUS=1
+fi
 kill -USR1 $PID
 if wait $CURL && grep -q '^retry: ' "$LOGS/drained-stream"; then
     echo "the open stream was ended by the hub with '$(grep '^retry: ' "$LOGS/drained-stream")'"
@@ -104,6 +144,17 @@ if curl -s --max-time 5 "$URL/stats" | grep -q '"clients":0[,}]'; then
     echo "the server still serves: /stats answers with no client"
 else
     echo "/stats did not answer after the drain"; STATUS=1
+fi
+if [ $METRICS = 1 ]; then
+    # The drain ended the stream (reason shutdown), and the refused one never opened.
+    echo "== /metrics after the drain"
+    timeout 30 python3 ../metrics_check.py "$URL" \
+        'eventstream_connections_opened_total == 1' \
+        'eventstream_open_connections == 0' \
+        'eventstream_connections_closed_total{reason="shutdown"} == 1' \
+        'eventstream_connection_duration_seconds_count == 1' \
+        'eventstream_bytes_written_total > 0' \
+        || STATUS=1
 fi
 stop_app
 

@@ -1,6 +1,8 @@
 import EventStreamKit
 import Foundation
 import Hummingbird
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 @main
@@ -8,9 +10,17 @@ struct HummingbirdNotifications {
     static func main() async throws {
         let port = parsePort(CommandLine.arguments)
         let bench = BenchOptions(CommandLine.arguments)
-        let hub = EventServer<String>()
+        // The hub's metrics, through swift-metrics, into the registry that GET /metrics serves.
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Streams last minutes or hours: a Timer's default buckets stop at 10 s.
+        factory.durationHistogramBuckets["eventstream_connection_duration_seconds"] = [1, 10, 60, 600, 3600, 14400].map { .seconds($0) }
+        MetricsSystem.bootstrap(factory)
+        var configuration = EventServer<String>.Configuration()
+        configuration.observer = EventStreamMetrics<String>(eventNames: ["notification"])
+        let hub = EventServer<String>(configuration: configuration)
         let app = Application(
-            router: router(hub: hub, openEvents: bench != nil),
+            router: router(hub: hub, metrics: registry, openEvents: bench != nil),
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
             onServerRunning: { channel in
                 let line = "listening on http://127.0.0.1:\(channel.localAddress?.port ?? port)\n"
@@ -33,8 +43,10 @@ struct HummingbirdNotifications {
         try await services.run()
     }
 
-    /// - Parameter openEvents: Bench mode: `/events` without a token is the anonymous source.
-    static func router(hub: EventServer<String>, openEvents: Bool = false) -> Router<BasicRequestContext> {
+    /// - Parameters:
+    ///   - metrics: What `GET /metrics` serves, in Prometheus's text format.
+    ///   - openEvents: Bench mode: `/events` without a token is the anonymous source.
+    static func router(hub: EventServer<String>, metrics: PrometheusCollectorRegistry, openEvents: Bool = false) -> Router<BasicRequestContext> {
         let router = Router()
 
         router.get("events") { request, _ -> Response in
@@ -65,6 +77,13 @@ struct HummingbirdNotifications {
 
         router.get("stats") { _, _ in
             Stats(clients: await hub.clientCount, eventsSent: await hub.eventsSent)
+        }
+
+        router.get("metrics") { _, _ -> Response in
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            let headers: HTTPFields = [.contentType: "text/plain; version=0.0.4; charset=utf-8"]
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
         }
         return router
     }
