@@ -44,9 +44,6 @@ extension EventType<Quote> {
     static let quote = try! EventType("quote", marshal: .json())
 }
 
-/// Stands in for the app's own authentication in the tickets example.
-private func authenticate(_ request: HTTPRequest) async throws -> String? { request.headers["Authorization"] }
-
 // MARK: - EventStreamKit: the wire format
 
 private enum WireExamples {
@@ -177,29 +174,7 @@ private enum HubExamples {
         return hub
     }
 
-    // StreamTickets
-    static func tickets(hub: EventServer<String>) -> HTTPRouter {
-        let tickets = StreamTickets<String>()
-        var router = HTTPRouter()
-        router.post("/ticket") { request in
-            // The app's own authentication: a bearer token, a session cookie.
-            guard let user = try await authenticate(request) else { throw HTTPError(.unauthorized) }
-            let ticket: StreamTicket
-            do {
-                ticket = try tickets.issue(for: user)
-            } catch {
-                throw HTTPError(.serviceUnavailable, "\(error)")
-            }
-            return HTTPResponse(text: #"{"ticket":"\#(ticket.text)"}"#, contentType: "application/json")
-        }
-        router.events("/events", from: hub) { request in
-            guard let ticket = request.query["ticket"], let grant = tickets.redeem(ticket) else {
-                throw HTTPError(.unauthorized, "ask POST /ticket for a ticket")
-            }
-            return grant.source
-        }
-        return router
-    }
+    // StreamTickets: compiled and run by StreamTicketsTests.documentedExample.
 }
 
 // MARK: - EventStreamKit: the client
