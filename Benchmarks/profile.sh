@@ -125,13 +125,15 @@ for peer in $PEERS; do
   # Zeroing and dumping go through vgdb and take a moment each: the zero is taken as the
   # middle of its call, and the dump is asked for DURATION s after that.
   sleep "$SETTLE"
-  z0=$(date +%s.%N)
+  z0=$(date +%s%N)
   timeout 60 callgrind_control -z "$spid" >/dev/null 2>>"$OUT/$peer.server.log"
-  z1=$(date +%s.%N)
-  sleep "$(python3 -c "import sys; print(max(0.0, $DURATION - ($z1 - $z0) / 2))")"
-  d0=$(date +%s.%N)
+  z1=$(date +%s%N)
+  target=$(( (z0 + z1) / 2 + DURATION * 1000000000 ))
+  now=$(date +%s%N)
+  (( target > now )) && sleep "$(( (target - now) / 1000000000 )).$(printf '%09d' $(( (target - now) % 1000000000 )))"
+  d0=$(date +%s%N)
   timeout 120 callgrind_control -d "$spid" >/dev/null 2>>"$OUT/$peer.server.log"
-  d1=$(date +%s.%N)
+  d1=$(date +%s%N)
   wait "$gpid"; grc=$?
   stop "$spid" 60
   dump=$(ls "$cg.$spid".* 2>/dev/null | grep -E '\.[0-9]+\.[0-9]+$' | head -1)
@@ -144,7 +146,7 @@ for peer in $PEERS; do
   line=$(python3 - "$peer" "$ir" "$js" "$z0" "$z1" "$d0" "$d1" <<'PY'
 import json, sys
 peer, ir, js = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-z0, z1, d0, d1 = map(float, sys.argv[4:8])
+z0, z1, d0, d1 = (int(t) / 1e9 for t in sys.argv[4:8])
 ev = js["events"]
 interval = d0 - (z0 + z1) / 2  # from the zero (middle of its call) to the dump's request
 print(f"| {peer} | {ir / ev:,.0f} | {ir / (js['deliveries_per_s'] * interval):,.0f} | {ir:,} | {ev:,} | "
