@@ -11,8 +11,8 @@ caller's self cost (thread roots such as `clone` show 100% self). Swift names ar
 twice, under its own file and under the file it was inlined into; the larger figure is kept).
 The inclusive list leaves out the thread and executor plumbing every path shares (thread start,
 libdispatch's worker loop, the concurrency runtime's job loop), which is ~100% everywhere.
-Writes OUT_PREFIX.top-self.txt and OUT_PREFIX.top-inclusive.txt, and OUT_PREFIX.annotate.txt
-(the whole inclusive annotation).
+Writes OUT_PREFIX.top-self.txt, OUT_PREFIX.top-inclusive.txt, OUT_PREFIX.by-library.txt (self
+cost summed per shared object) and OUT_PREFIX.annotate.txt (the whole inclusive annotation).
 """
 import re
 import subprocess
@@ -64,8 +64,25 @@ def top_functions(text, inclusive):
     return rows
 
 
+def by_library(text):
+    """Self cost summed per shared object (the program itself, libswiftCore, libc, ...)."""
+    totals, started = {}, False
+    for line in text.splitlines():
+        if "file:function" in line:
+            started = True
+            continue
+        m = LINE.match(line) if started else None
+        if m:
+            lib = (m.group(4) or "").rsplit("/", 1)[-1] or "(no object named: the program's inlined and compiler-generated code)"
+            totals[lib] = totals.get(lib, 0) + int(m.group(1).replace(",", ""))
+    whole = sum(totals.values()) or 1
+    return [f"{ir:>13,} {100 * ir / whole:>5.1f}% {ir / deliveries:>9,.1f}/delivery  {lib}"
+            for lib, ir in sorted(totals.items(), key=lambda kv: -kv[1])[:top]]
+
+
 full = annotate(True)
 open(prefix + ".annotate.txt", "w").write(full)
-for inclusive, name in ((False, "self"), (True, "inclusive")):
-    text = full if inclusive else annotate(False)
+self_text = annotate(False)
+for inclusive, name, text in ((False, "self", self_text), (True, "inclusive", full)):
     open(f"{prefix}.top-{name}.txt", "w").write("\n".join(top_functions(text, inclusive)) + "\n")
+open(f"{prefix}.by-library.txt", "w").write("\n".join(by_library(self_text)) + "\n")

@@ -177,6 +177,9 @@ done
       [[ -s "$OUT/$peer.top-$mode.txt" ]] || continue
       echo; echo "## $peer: top $TOP functions, $mode"; echo; echo '```'; cat "$OUT/$peer.top-$mode.txt"; echo '```'
     done
+    if [[ -s "$OUT/$peer.by-library.txt" ]]; then
+      echo; echo "## $peer: self cost by shared object"; echo; echo '```'; cat "$OUT/$peer.by-library.txt"; echo '```'
+    fi
   done
 } | tee "$OUT/profile.md"
 log "done in $(( $(date +%s) - T0 ))s: $OUT/profile.md (whole annotations: $OUT/<peer>.annotate.txt; dumps: $OUT/<peer>.callgrind.<pid>.1, open with callgrind_annotate or kcachegrind)"
