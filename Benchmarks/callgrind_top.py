@@ -10,7 +10,10 @@ caller's self cost (thread roots such as `clone` show 100% self). Swift names ar
 (`swift demangle --simplified`). A function appears once, under its name (callgrind may list it
 twice, under its own file and under the file it was inlined into; the larger figure is kept).
 The inclusive list leaves out the thread and executor plumbing every path shares (thread start,
-libdispatch's worker loop, the concurrency runtime's job loop), which is ~100% everywhere.
+libdispatch's worker loop, the concurrency runtime's job loop), which is ~100% everywhere, and
+entries above 100%: async frames that resume one another form cycles whose sums mean nothing.
+A run of frames within 0.5% of one another's inclusive cost (one call chain: thunks, witnesses,
+the async frames of one await) is shown as its first frame and a count.
 Writes OUT_PREFIX.top-self.txt, OUT_PREFIX.top-inclusive.txt, OUT_PREFIX.by-library.txt (self
 cost summed per shared object) and OUT_PREFIX.annotate.txt (the whole inclusive annotation).
 """
@@ -54,14 +57,17 @@ def top_functions(text, inclusive):
         ir, pct, where, obj = int(m.group(1).replace(",", "")), m.group(2), m.group(3), m.group(4) or ""
         fn = where.split(":", 1)[1] if ":" in where else where
         fn = re.sub(r"'\d+$", "", fn)  # callgrind's recursion suffix
-        if fn in seen or (inclusive and PLUMBING.match(fn)):
+        if fn in seen or (inclusive and (PLUMBING.match(fn) or float(pct) > 100)):
             continue
         seen.add(fn)
         lib = obj.rsplit("/", 1)[-1]
-        rows.append(f"{ir:>13,} {pct:>6}% {ir / deliveries:>9,.1f}/delivery  {fn[:200]}  [{lib}]")
+        if inclusive and rows and abs(ir - rows[-1][0]) <= 0.005 * rows[-1][0]:
+            rows[-1][2] += 1  # one more frame of the same call chain, within 0.5% of its cost
+            continue
         if len(rows) == top:
             break
-    return rows
+        rows.append([ir, f"{ir:>13,} {pct:>6}% {ir / deliveries:>9,.1f}/delivery  {fn[:200]}  [{lib}]", 0])
+    return [text + (f"  (+{more} frames of the same chain, within 0.5%)" if more else "") for _, text, more in rows]
 
 
 def by_library(text):
