@@ -9,11 +9,11 @@
 # Benchmarks/bench-setup.sh's eventstreamkit, eventstreamkit-hummingbird, eventstreamkit-vapor,
 # vapor), it starts the server under callgrind, pinned to CPU $SERVER_CPU, publishing RATE
 # events/s of SIZE bytes, and the bench's load generator (bin/ssebench) with CLIENTS clients on
-# CPU $GEN_CPU. Once every client is connected and SETTLE seconds have passed, it zeroes
-# callgrind's counters (callgrind_control -z), waits DURATION seconds (the generator's window,
-# which starts at the same moment), and dumps them (callgrind_control -d). So the dump holds the
-# server's instructions over the generator's window, and:
-#   instructions per delivery = Ir in the dump / events the generator counted in its window
+# CPU $GEN_CPU. The generator's window (DURATION + 4 s) starts SETTLE s after every client is
+# connected; 1 s into it, callgrind's counters are zeroed (callgrind_control -z), and DURATION s
+# later dumped (callgrind_control -d). The interval lies inside the window, away from its ends
+# (the generator closes every stream when its window ends), so:
+#   instructions per delivery = Ir in the dump / (deliveries/s the generator counted x interval)
 # Then Benchmarks/callgrind_top.py lists the top TOP functions, self and inclusive, each also
 # per delivery (callgrind_annotate, Swift names demangled; see that script for the details).
 #
@@ -122,7 +122,7 @@ for peer in $PEERS; do
   if (( ! up )); then log "  $peer did not start under valgrind (see $OUT/$peer.server.log)"; stop "$spid" 10; continue; fi
   sleep 1
   timeout $(( DURATION + SETTLE + 300 )) taskset -c "$GEN_CPU" "$BENCH/bin/ssebench" -url "http://127.0.0.1:$port/events" \
-      -clients "$CLIENTS" -duration "${DURATION}s" -settle "${SETTLE}s" -server-pid "$spid" -expect-rate "$RATE" \
+      -clients "$CLIENTS" -duration "$(( DURATION + 4 ))s" -settle "${SETTLE}s" -server-pid "$spid" -expect-rate "$RATE" \
       -conc "$CONC" -connect-timeout 150s -label "$peer.profile" >"$OUT/$peer.gen.txt" 2>"$OUT/$peer.gen.err" &
   gpid=$!
   connected=0
@@ -134,10 +134,12 @@ for peer in $PEERS; do
   if (( ! connected )); then
     log "  the generator did not connect (see $OUT/$peer.gen.err)"; stop "$gpid" 5; stop "$spid" 30; continue
   fi
-  # The generator's window starts SETTLE s after its "connected" line and lasts DURATION s.
-  # Zeroing and dumping go through vgdb and take a moment each: the zero is taken as the
-  # middle of its call, and the dump is asked for DURATION s after that.
-  sleep "$SETTLE"
+  # The generator's window starts SETTLE s after its "connected" line and lasts DURATION + 4 s;
+  # the callgrind interval lies inside it, from 1 s after its start to DURATION s later, so it
+  # holds neither the connecting nor the closing of the streams at the window's end. Zeroing
+  # and dumping go through vgdb and take a moment each: the zero is taken as the middle of its
+  # call, and the dump is asked for DURATION s after that.
+  sleep "$(( SETTLE + 1 ))"
   z0=$(date +%s%N)
   timeout 60 callgrind_control -z "$spid" >/dev/null 2>>"$OUT/$peer.server.log"
   z1=$(date +%s%N)
@@ -155,14 +157,14 @@ for peer in $PEERS; do
     log "  failed: generator rc=$grc, dump '${dump}' (see $OUT/$peer.*)"; continue
   fi
   ir=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
-  events=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["events"])' "$js")
+  events=$(python3 -c 'import json, sys; print(round(json.loads(sys.argv[1])["deliveries_per_s"] * (int(sys.argv[3]) - (int(sys.argv[2]) / 2 + int(sys.argv[4]) / 2)) / 1e9))' "$js" "$z0" "$d0" "$z1")
   line=$(python3 - "$peer" "$ir" "$js" "$z0" "$z1" "$d0" "$d1" <<'PY'
 import json, sys
 peer, ir, js = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 z0, z1, d0, d1 = (int(t) / 1e9 for t in sys.argv[4:8])
-ev = js["events"]
 interval = d0 - (z0 + z1) / 2  # from the zero (middle of its call) to the dump's request
-print(f"| {peer} | {ir / ev:,.0f} | {ir / (js['deliveries_per_s'] * interval):,.0f} | {ir:,} | {ev:,} | "
+deliveries = js["deliveries_per_s"] * interval  # the generator's rate over its whole window
+print(f"| {peer} | {ir / deliveries:,.0f} | {ir:,} | {deliveries:,.0f} | {js['deliveries_per_s']:,.1f} | "
       f"{js.get('delivery_ratio', 0):.3f} | {js['missed']} | {js['lat_p50_ms']:.1f} / {js['lat_p99_ms']:.1f} | "
       f"{js['duration_s']:.2f} / {interval:.2f} (zero {z1 - z0:.2f}, dump {d1 - d0:.2f}) |")
 PY
@@ -179,10 +181,10 @@ done
   echo
   echo "Instruction counts of the server's user space under valgrind, over the generator's window; not time."
   echo
-  echo "Ir per delivery = Ir in the dump / deliveries the generator counted in its window; the next"
-  echo "column divides by the generator's deliveries/s times the interval between zero and dump instead."
+  echo "Ir per delivery = Ir between zero and dump / deliveries in that interval (the generator's"
+  echo "deliveries/s over its window, which holds the interval, x the interval)."
   echo
-  echo "| peer | Ir per delivery | Ir / (deliveries/s x interval) | Ir in window | deliveries counted | delivery ratio | missed | p50 / p99 ms (under valgrind) | window s: generator / callgrind |"
+  echo "| peer | Ir per delivery | Ir in interval | deliveries in interval | deliveries/s (generator) | delivery ratio | missed | p50 / p99 ms (under valgrind) | window s: generator / callgrind |"
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${summary[@]}"
   for peer in $PEERS; do
