@@ -129,6 +129,9 @@ let allocator = ByteBufferAllocator()
 // Vapor reads its own command line: hand it `serve` with our host and port.
 let vaporArguments = [CommandLine.arguments[0], "serve", "--hostname", opts.host, "--port", "\(opts.port)"]
 let app = try await Application.make(Environment(name: "production", arguments: vaporArguments))
+// At SIGTERM Vapor waits for open responses (10 s by default) before it closes them: a stream
+// whose client left says nothing until its next write, which never comes at --rate 0 (W3).
+app.http.server.configuration.shutdownTimeout = .seconds(1)
 
 app.get("events") { _ async -> Response in
     let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(opts.queue))
