@@ -12,8 +12,9 @@
 // closure writes every ByteBuffer of that AsyncStream<ByteBuffer> with writer.writeBuffer.
 // Per-connection queue: AsyncStream .bufferingOldest(--queue) (default 256):
 // when a slow client's queue is full, the new event is dropped (counted).
-// Vapor does not tell a streaming body that its client left; the next write fails, which
-// ends the body and unregisters the connection.
+// Vapor sends the response head with the body's first write, so the body first writes an empty
+// buffer (as Examples/VaporNotifications does). Vapor does not tell a streaming body that its
+// client left; the next write fails, which ends the body and unregisters the connection.
 
 import Vapor
 import NIOCore
@@ -144,6 +145,9 @@ app.get("events") { _ async -> Response in
     headers.replaceOrAdd(name: .cacheControl, value: "no-cache")
     return Response(status: .ok, headers: headers, body: .init(asyncStream: { writer in
         do {
+            // Vapor sends the response head with the first body write: an empty one sends it
+            // now (at --rate 0 the client would otherwise wait for its headers for ever).
+            try await writer.writeBuffer(ByteBuffer())
             for await frame in stream { try await writer.writeBuffer(frame) }
         } catch {}  // the client left: the write failed
         continuation.finish()  // unregisters (onTermination)
