@@ -51,7 +51,7 @@ def figures(peer, rnd):
     if w4:
         ok = [r["rate"] for r in w4 if r.get("sustained")]
         top = max(r["rate"] for r in w4)
-        got["w4_max"] = (max(ok) if ok else 0.0, "highest step tried" if ok and max(ok) == top else "")
+        got["w4_max"] = (max(ok) if ok else 0.0, "sustained at the highest step tried" if ok and max(ok) == top else "")
     for wl, field, key in (("W2", "lat_p99_ms", "w2_p99"), ("W3", "rss_per_conn_kib", "w3_kib"),
                            ("W1", "lat_p50_ms", "w1_p50"), ("W1", "lat_p99_ms", "w1_p99")):
         s = [r for r in sel if r["workload"] == wl]
@@ -91,6 +91,11 @@ for key, title, wl, lower, fmt in FIGURES:
         med = statistics.median(v)
         notes = {per[p][rnd][key][1] for rnd in rounds if key in per[p][rnd]} - {""}
         cell = fmt.format(med)
+        if key == "w4_max" and max(v) == 0:
+            lowest = min(r["rate"] for r in rows if r["peer"] == p and r["workload"] == "W4")
+            cells.append(f"< {lowest:,.0f} (not sustained at the lowest step in any round)")
+            summary.setdefault(p, {})[key] = {"median": 0, "values": v, "notes": ["not sustained at the lowest step"]}
+            continue
         if len(v) > 1:
             cell += f" ({fmt.format(min(v))}–{fmt.format(max(v))})"
         if notes:
@@ -103,8 +108,8 @@ for key, title, wl, lower, fmt in FIGURES:
         med = median(p, key)
         if med is None or base is None:
             cells.append("-")
-        elif base == 0:
-            cells.append("-" if med else "1.00×")
+        elif base == 0 or (key == "w4_max" and med == 0):
+            cells.append("-")
         else:
             cells.append(f"{med / base:.2f}×")
             summary[p][key]["ratio_to_baseline"] = med / base
