@@ -76,7 +76,19 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
             var batch: [Delivery] = []
             // Reused across wake-ups: no array is allocated per write unless the sink keeps it.
             var frames: [EventFrame] = []
-            while await mailbox.next(into: &batch) {
+            // Senders write for this reader while it waits, once the head is out, on a socket.
+            let socketSink = server.configuration.immediateWrites ? sink as? SocketSink : nil
+            var immediate = false
+            while true {
+                if !immediate, let socketSink, socketSink.headSent {
+                    immediate = true
+                    mailbox.allowImmediateWrites(ImmediateWriter { [self] deliveries in
+                        let result = socketSink.writeNow(deliveries)
+                        addWritten(Self.bytesWritten(by: result, of: deliveries))
+                        return result
+                    })
+                }
+                guard await mailbox.next(into: &batch) else { break }
                 var count = 0
                 for delivery in batch {
                     frames.append(delivery.frame)
@@ -100,6 +112,12 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
             }
         } onCancel: {
             mailbox.finish(.cancelled, drain: false)
+        }
+        // The stream is over, so no sender writes any more: let go of the socket and of this
+        // actor, which the writer holds.
+        mailbox.endImmediateWrites()
+        if failure == nil, let immediateFailure = mailbox.takeImmediateFailure() {
+            (failure, unwritten) = immediateFailure
         }
         if let failure, unwritten > 0 || server.observer != nil {
             await server.noteWriteFailed(failure, unwritten: unwritten, connection: id, source: source)
@@ -130,6 +148,17 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     /// Counts bytes handed out; an atomic, so the body's reader does not hop onto the actor.
     nonisolated func addWritten(_ count: Int) {
         written.add(count, ordering: .relaxed)
+    }
+
+    /// The bytes a sender's write for this stream put out.
+    private nonisolated static func bytesWritten(by result: ImmediateWriter.Result, of deliveries: [Delivery]) -> Int {
+        let whole: (Int) -> Int = { deliveries[..<$0].reduce(0) { $0 + $1.frame.count } }
+        switch result {
+        case .written: return whole(deliveries.count)
+        case .partial(let framesWritten, let remainder):
+            return whole(framesWritten) + deliveries[framesWritten].frame.count - remainder.frame.count
+        case .failed(_, let framesWritten): return whole(framesWritten)
+        }
     }
 
     /// One chunk for a batch, for ``body``, whose host needs one buffer: a single frame is

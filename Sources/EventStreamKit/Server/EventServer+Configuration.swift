@@ -112,6 +112,20 @@ extension EventServer {
         /// same instant. Default: 5 s.
         public var reconnectSpread: Duration = .seconds(5)
 
+        /// Whether a sender may write a frame for an idle stream itself, without waking the
+        /// stream's reader, when the stream is written by ``EventConnection/run(writingTo:)``
+        /// to the built-in server's sockets. Default: `true`.
+        ///
+        /// Each event then costs each idle connection one non-blocking `sendmsg` on the
+        /// sending task's thread, and no task wake-up: at low rates a wake-up per connection
+        /// per event was most of the hub's CPU. What the client's socket does not take at once
+        /// (it is reading slowly) goes to the connection's reader, which waits for it; order,
+        /// the queue's limits and the overflow policy are as before. Set it to `false` to have
+        /// every write done by the connections' own tasks, spread over the executor's threads:
+        /// on a many-core machine a large fan-out then writes in parallel, where with this on
+        /// it writes from the one sending thread.
+        public var immediateWrites = true
+
         /// Receives what happens in the hub, for logging and metrics: streams opened and
         /// closed, events published, drops, replays and gaps, heartbeats, failed writes.
         /// Default: none, and then the hub does no work for it beyond a `nil` check per event,

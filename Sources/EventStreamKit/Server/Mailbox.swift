@@ -25,6 +25,10 @@ package final class Mailbox: Sendable {
     private let finishActions = Mutex<(isFinished: Bool, actions: [@Sendable () -> Void])>((false, []))
     /// The limit shared with the hub's other connections, if any.
     private let budget: QueueBudget?
+    /// Where a sender writes for the idle reader, once the reader allowed it.
+    private let immediateWriter = Mutex<ImmediateWriter?>(nil)
+    /// The error of a sender's write that failed, for the reader to report.
+    private let immediateFailure = Mutex<(error: any Error, unwritten: Int)?>(nil)
 
     /// - Parameters:
     ///   - capacity: The most frames queued before `policy` applies.
@@ -62,6 +66,8 @@ package final class Mailbox: Sendable {
     package var queuedCount: Int { state.withLock { $0.queuedCount } }
     var queuedBytes: Int { state.withLock { $0.queuedBytes } }
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
+    /// Writes senders made for the reader (``allowImmediateWrites(_:)``).
+    var immediateWriteCount: Int { state.withLock { $0.immediateWriteCount } }
 
     func prepend(_ deliveries: [Delivery]) {
         withMachine { $0.prepend(deliveries) }
@@ -75,6 +81,7 @@ package final class Mailbox: Sendable {
     /// burst costs the reader one wake-up and the sink one write.
     func enqueue(contentsOf deliveries: [Delivery]) -> EnqueueOutcome {
         var wake: UnsafeContinuation<Void, Never>?
+        var writeNow = false
         let outcome = withMachine { machine -> EnqueueOutcome in
             var result = EnqueueOutcome.rejected
             var dropped = 0
@@ -92,6 +99,9 @@ package final class Mailbox: Sendable {
                 case .resume(let consumer):
                     wake = consumer
                     result = .queued
+                case .writeImmediately:
+                    writeNow = true
+                    result = .queued
                 case .suspend(let ticket):
                     result = .mustWait(ticket: ticket)  // FIFO: once the last is taken, all are
                 case .disconnected(let count, let consumer):
@@ -107,6 +117,7 @@ package final class Mailbox: Sendable {
         }
         if case .disconnected = outcome { notifyIfFinished() }
         wake?.resume()
+        if writeNow { writeImmediately() }
         return outcome
     }
 
@@ -123,6 +134,9 @@ package final class Mailbox: Sendable {
             return .dropped(dropped)
         case .resume(let consumer):
             consumer.resume()
+            return .queued
+        case .writeImmediately:
+            writeImmediately()
             return .queued
         case .suspend(let ticket):
             return .mustWait(ticket: ticket)
@@ -200,6 +214,50 @@ package final class Mailbox: Sendable {
         }
     }
 
+    /// Lets senders write straight to the client while the reader waits: a frame for an idle
+    /// stream then costs no wake-up. `writer` must not wait; the reader calls this between
+    /// its own writes (never during one) and once per stream.
+    func allowImmediateWrites(_ writer: ImmediateWriter) {
+        immediateWriter.withLock { $0 = writer }
+        withMachine { $0.allowImmediateWrites() }
+    }
+
+    /// Forgets the writer, once the stream is over.
+    func endImmediateWrites() {
+        immediateWriter.withLock { $0 = nil }
+    }
+
+    /// The error of a sender's write that ended the stream, if one did, and how many frames
+    /// it left unwritten; once.
+    func takeImmediateFailure() -> (error: any Error, unwritten: Int)? {
+        immediateFailure.withLock { failure in defer { failure = nil }; return failure }
+    }
+
+    /// Writes what is queued for the waiting reader from this thread, without waiting, after
+    /// the state machine answered ``MailboxStateMachine/EnqueueAction/writeImmediately``;
+    /// then wakes the reader if the kernel did not take it all, or the stream ended meanwhile.
+    private func writeImmediately() {
+        let batch = withMachine { $0.takeImmediate() }
+        let outcome: Machine.ImmediateOutcome
+        if batch.isEmpty {
+            outcome = .written  // the burst that asked for it overflowed and ended the stream
+        } else if let writer = immediateWriter.withLock({ $0 }) {
+            switch writer.write(batch) {
+            case .written:
+                outcome = .written
+            case .partial(let framesWritten, let remainder):
+                outcome = .partial(remainder: remainder, unwritten: batch[(framesWritten + 1)...])
+            case .failed(let error, let framesWritten):
+                outcome = .failed(unwritten: batch.count - framesWritten)
+                immediateFailure.withLock { $0 = (error, batch.count - framesWritten) }
+            }
+        } else {
+            outcome = .partial(remainder: batch[0], unwritten: batch[1...])  // not reached: allowed only with a writer; the reader writes it
+        }
+        let action = withMachine { $0.immediateWriteEnded(outcome, batch: batch) }
+        perform(action)
+    }
+
     /// Why the stream ended, once it has.
     var endReason: DisconnectReason? {
         state.withLock { if case .finished(let reason) = $0.phase { reason } else { nil } }
@@ -259,6 +317,23 @@ package final class Mailbox: Sendable {
         action.consumer?.resume()
         for sender in action.senders { sender.resume(returning: false) }
     }
+}
+
+/// Writes frames to a client without waiting, from a sender's thread; see
+/// ``Mailbox/allowImmediateWrites(_:)``.
+struct ImmediateWriter: Sendable {
+    enum Result {
+        /// Every byte went out.
+        case written
+        /// The kernel took `framesWritten` frames whole and part of the next: `remainder` is
+        /// that frame's unwritten bytes, as a frame of its own.
+        case partial(framesWritten: Int, remainder: Delivery)
+        /// The write failed after `framesWritten` whole frames.
+        case failed(any Error, framesWritten: Int)
+    }
+
+    /// Writes what the kernel takes now; never waits.
+    let write: @Sendable ([Delivery]) -> Result
 }
 
 /// A byte limit shared by every mailbox of a hub (``EventServer/Configuration/totalQueueByteLimit``):

@@ -22,6 +22,15 @@
 /// go over it into a non-empty queue overflows too. What the queue holds counts against it
 /// until the reader has written it: ``heldBytes`` is the queue plus the batch last taken.
 ///
+/// A waiting reader may let senders write for it (``allowImmediateWrites()``): a frame for an
+/// idle stream then goes to the client from the sender's thread, without waking the reader
+/// (``EnqueueAction/writeImmediately``). While a sender writes, the reader is not woken by
+/// anything, so that it never writes beside the sender, nor sees the end and lets the socket
+/// close while the sender still writes to it; the write's end (``immediateWriteEnded(_:batch:)``)
+/// hands back to the reader whatever it must do next. What the kernel did not take goes
+/// first, ahead of anything queued meanwhile: order is kept.
+/// (Docs/Decisions/0012-immediate-writes.md)
+///
 /// `Consumer` and `Sender` are whatever the storage uses to wake the reader and a
 /// suspended sender (continuations there, plain tokens in tests).
 struct MailboxStateMachine<Consumer, Sender> {
@@ -35,6 +44,10 @@ struct MailboxStateMachine<Consumer, Sender> {
     enum EnqueueAction {
         /// Queued; nobody to wake.
         case queued
+        /// The reader is waiting and lets senders write for it: take the queue with
+        /// ``takeImmediate()``, write it without waiting, and report with
+        /// ``immediateWriteEnded(_:batch:)``. Until then the reader stays asleep.
+        case writeImmediately
         /// Queued after dropping `dropped` older frames (``OverflowPolicy/dropOldest`` or
         /// ``OverflowPolicy/coalesce``).
         case queuedDropping(dropped: Int)
@@ -74,6 +87,18 @@ struct MailboxStateMachine<Consumer, Sender> {
         var senders: [Sender] = []
         /// Frames discarded by this finish.
         var dropped = 0
+    }
+
+    /// How a sender's write for the waiting reader went.
+    enum ImmediateOutcome {
+        /// The client has every byte.
+        case written
+        /// The kernel's buffer filled: `remainder` is what is left of the first frame not
+        /// written whole, and `unwritten` the frames after it; both still go to the client,
+        /// remainder first, through the reader.
+        case partial(remainder: Delivery, unwritten: ArraySlice<Delivery>)
+        /// The write failed (the client is gone): `unwritten` frames did not reach it whole.
+        case failed(unwritten: Int)
     }
 
     private struct BlockedSend {
@@ -121,6 +146,15 @@ struct MailboxStateMachine<Consumer, Sender> {
     var heldBytes: Int { queuedBytes + inFlightBytes }
     /// Room left of the shared limit for the enqueue in progress (`.max`: no shared limit).
     private var sharedRoom = Int.max
+    /// The reader lets senders write for it while it waits.
+    private(set) var immediateWritesAllowed = false
+    /// A sender is writing for the waiting reader, which is not woken until it is done.
+    private(set) var writingImmediately = false
+    /// The queue's spare storage while a sender writes what it took: given back afterwards,
+    /// so that writes for an idle stream allocate no array.
+    private var spare: [Delivery] = []
+    /// Writes senders made for the reader.
+    private(set) var immediateWriteCount = 0
 
     init(capacity: Int, byteLimit: Int = .max, policy: OverflowPolicy, clientLastEventID: String?) {
         precondition(capacity > 0, "a connection's queue capacity must be at least 1")
@@ -197,7 +231,11 @@ struct MailboxStateMachine<Consumer, Sender> {
             queue.append(delivery)
             liveBytes += delivery.frame.count
             noteAccepted(delivery)
-            if let waiting = consumer {
+            if let waiting = consumer, !writingImmediately {
+                if immediateWritesAllowed {
+                    writingImmediately = true
+                    return .writeImmediately
+                }
                 consumer = nil
                 return .resume(waiting)
             }
@@ -324,13 +362,14 @@ struct MailboxStateMachine<Consumer, Sender> {
             liveBytes += last.frame.count
             noteAccepted(last)
         }
+        // While a sender writes for the reader, the reader sleeps on: the write's end wakes it.
+        let wake = writingImmediately ? nil : consumer
+        if wake != nil { consumer = nil }
         if drain && queuedCount > 0 {
             phase = .draining(reason)
-            defer { consumer = nil }
-            return FinishAction(consumer: consumer)
+            return FinishAction(consumer: wake)
         }
-        var action = FinishAction(consumer: consumer)
-        consumer = nil
+        var action = FinishAction(consumer: wake)
         action.dropped = queuedCount
         action.senders = blocked.compactMap(\.sender)
         droppedCount += action.dropped
@@ -341,6 +380,62 @@ struct MailboxStateMachine<Consumer, Sender> {
         liveBytes = 0
         owedBytes = 0
         phase = .finished(reason)
+        return action
+    }
+
+    /// Lets senders write for the reader while it waits (see ``EnqueueAction/writeImmediately``).
+    mutating func allowImmediateWrites() {
+        immediateWritesAllowed = true
+    }
+
+    /// What a sender told ``EnqueueAction/writeImmediately`` writes: everything queued,
+    /// handed over as the reader's ``take(into:)`` would. Blocked senders' frames stay queued
+    /// for the reader, behind it.
+    mutating func takeImmediate() -> [Delivery] {
+        precondition(writingImmediately, "takeImmediate() without .writeImmediately")
+        compact()
+        let batch = queue
+        queue = spare
+        spare = []
+        inFlightBytes = liveBytes
+        liveBytes = 0
+        return batch
+    }
+
+    /// The sender's write is done: what it did not write goes first, ahead of what was queued
+    /// meanwhile (or counts as dropped, if the stream ended without a drain meanwhile); a
+    /// failed write ends the stream (``DisconnectReason/clientGone``). Returns the reader to
+    /// wake, if it now has something to take or the stream is over, with the senders to wake
+    /// with `false` and the frames dropped if the stream ended here.
+    ///
+    /// - Parameter batch: What ``takeImmediate()`` returned; its storage is kept for the next.
+    mutating func immediateWriteEnded(_ outcome: ImmediateOutcome, batch: consuming [Delivery]) -> FinishAction {
+        precondition(writingImmediately, "immediateWriteEnded without a write")
+        writingImmediately = false
+        immediateWriteCount += 1
+        inFlightBytes = 0
+        batch.removeAll(keepingCapacity: true)
+        spare = batch
+        var action = FinishAction()
+        switch outcome {
+        case .written:
+            break
+        case .partial(let remainder, let unwritten):
+            switch phase {
+            case .open, .draining:
+                owed.insert(contentsOf: CollectionOfOne(remainder) + unwritten, at: 0)
+                owedBytes += unwritten.reduce(remainder.frame.count) { $0 + $1.frame.count }
+            case .finished:
+                droppedCount += 1 + unwritten.count
+            }
+        case .failed(let unwritten):
+            droppedCount += unwritten
+            action = finish(.clientGone, drain: false)
+        }
+        if let waiting = consumer, !owed.isEmpty || liveCount > 0 || !blocked.isEmpty || phase != .open {
+            consumer = nil
+            action.consumer = waiting
+        }
         return action
     }
 

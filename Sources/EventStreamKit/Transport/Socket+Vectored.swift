@@ -51,9 +51,13 @@ extension Socket {
     ///
     /// - Returns: The count written, 0 if the write would block or nothing is left.
     /// - Throws: ``SocketError`` for any error but `EINTR` (retried) and `EAGAIN`.
-    package func write(vectored frames: [EventFrame], head: [UInt8], from cursor: inout VectoredCursor) throws(SocketError) -> Int {
+    package func write<Frames: RandomAccessCollection<EventFrame>>(vectored frames: Frames, head: [UInt8], from cursor: inout VectoredCursor) throws(SocketError) -> Int where Frames.Index == Int {
         let start = cursor
-        let (written, error) = withUnsafeTemporaryAllocation(of: iovec.self, capacity: Self.maxVectoredBuffers) { vectors in
+        // No more vectors than buffers left: up to 64 (1 KiB) the space is on the stack, where
+        // 256 always took a malloc (7.6 % of a delivery's instructions in profile.sh).
+        let capacity = min(frames.count + 1 - start.buffer, Self.maxVectoredBuffers)
+        guard capacity > 0 else { return 0 }
+        let (written, error) = withUnsafeTemporaryAllocation(of: iovec.self, capacity: capacity) { vectors in
             collect(frames, head, from: start, into: vectors, filled: 0)
         }
         if let error { throw error }
@@ -64,17 +68,17 @@ extension Socket {
     /// Fills `vectors` from `position` on, one buffer per nested `withUnsafeBytes`, so that
     /// every pointer is valid when the innermost call sends: recursion depth is bounded by
     /// the number of vectors.
-    private func collect(
-        _ frames: [EventFrame], _ head: [UInt8], from position: VectoredCursor,
+    private func collect<Frames: RandomAccessCollection<EventFrame>>(
+        _ frames: Frames, _ head: [UInt8], from position: VectoredCursor,
         into vectors: UnsafeMutableBufferPointer<iovec>, filled: Int
-    ) -> (written: Int, error: SocketError?) {
+    ) -> (written: Int, error: SocketError?) where Frames.Index == Int {
         var position = position
         // Empty buffers and the written part of a partly written one need no vector.
         while position.buffer <= frames.count && Self.length(of: position.buffer, head, frames) <= position.offset {
             position = VectoredCursor(buffer: position.buffer + 1, offset: 0)
         }
         guard position.buffer <= frames.count, filled < vectors.count else { return send(vectors, count: filled) }
-        let bytes = position.buffer == 0 ? head : frames[position.buffer - 1].bytes
+        let bytes = position.buffer == 0 ? head : frames[frames.startIndex + position.buffer - 1].bytes
         return bytes.withUnsafeBytes { raw in
             // sendmsg does not write through iov_base; the type is only mutable in C.
             vectors[filled] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + position.offset), iov_len: raw.count - position.offset)
@@ -102,14 +106,14 @@ extension Socket {
         }
     }
 
-    fileprivate static func length(of buffer: Int, _ head: [UInt8], _ frames: [EventFrame]) -> Int {
-        buffer == 0 ? head.count : frames[buffer - 1].count
+    fileprivate static func length<Frames: RandomAccessCollection<EventFrame>>(of buffer: Int, _ head: [UInt8], _ frames: Frames) -> Int where Frames.Index == Int {
+        buffer == 0 ? head.count : frames[frames.startIndex + buffer - 1].count
     }
 }
 
 extension Socket.VectoredCursor {
     /// Moves past `count` bytes, across as many buffers as they span.
-    fileprivate mutating func advance(by count: Int, head: [UInt8], frames: [EventFrame]) {
+    fileprivate mutating func advance<Frames: RandomAccessCollection<EventFrame>>(by count: Int, head: [UInt8], frames: Frames) where Frames.Index == Int {
         var remaining = count
         while remaining > 0 {
             let left = Socket.length(of: buffer, head, frames) - offset

@@ -43,6 +43,34 @@ package final class SocketSink: EventStreamSink {
         try await socket.writeAll(head: takeHead() ?? [], frames: frames, poller: poller, deadline: writeDeadline)
     }
 
+    /// Whether the response head has gone out: until it has, only the reader writes.
+    package var headSent: Bool { pendingHead.withLock { $0 == nil } }
+
+    /// Writes what the kernel takes now of `frames`, with one vectored write, never waiting:
+    /// a sender's write for an idle stream (``Mailbox/allowImmediateWrites(_:)``). Only once
+    /// the head is sent.
+    func writeNow(_ deliveries: [Delivery]) -> ImmediateWriter.Result {
+        let frames = deliveries.lazy.map(\.frame)
+        var cursor = Socket.VectoredCursor(buffer: 1, offset: 0)  // buffer 0 is the (empty) head
+        var remaining = deliveries.reduce(0) { $0 + $1.frame.count }
+        do {
+            while remaining > 0 {
+                let written = try socket.write(vectored: frames, head: [], from: &cursor)
+                guard written > 0 else { break }
+                remaining -= written
+            }
+        } catch {
+            return .failed(error, framesWritten: cursor.buffer - 1)
+        }
+        if remaining == 0 { return .written }
+        let next = deliveries[cursor.buffer - 1]
+        guard cursor.offset > 0 else { return .partial(framesWritten: cursor.buffer - 1, remainder: next) }
+        // The rest of a frame the kernel took in part: the only copy this path makes, and
+        // only when the client's buffer is full.
+        let rest = EventFrame(encodedBytes: Array(next.frame.bytes[cursor.offset...]))
+        return .partial(framesWritten: cursor.buffer - 1, remainder: Delivery(frame: rest, name: next.name, id: next.id, isControl: next.isControl))
+    }
+
     private func takeHead() -> [UInt8]? {
         pendingHead.withLock { state -> [UInt8]? in defer { state = nil }; return state }
     }
