@@ -12,6 +12,8 @@
 #   python-sse-starlette            .venv with sse-starlette and uvicorn[standard]
 #   eventstreamkit                  the demo in bench mode (swift build -c release here);
 #                                   ESK_BIN=path uses that binary instead
+#   eventstreamkit-base             another build of the demo (a commit before a change): ESK_BASE_BIN=path,
+#                                   never built here
 #   eventstreamkit-hummingbird      Examples/HummingbirdNotifications in bench mode; ESK_HB_BIN=path
 #   eventstreamkit-vapor            Examples/VaporNotifications in bench mode; ESK_VAPOR_BIN=path
 #   vapor                           Benchmarks/peers/vapor-sse, copied to the bench's peers/ and
@@ -52,6 +54,10 @@ bench_setup() {
 # EventStreamKit embedded in Hummingbird 2 (Examples/HummingbirdNotifications in bench mode; added by Benchmarks/bench-setup.sh):
 eventstreamkit-hummingbird  ${ESK_HB_BIN:-esk-hummingbird-not-built} --port {PORT} --bench-rate {RATE} --bench-size {SIZE}
 PEER
+  grep -q '^eventstreamkit-base ' "$BENCH/peers.conf" || cat >>"$BENCH/peers.conf" <<'PEER'
+# Another build of the demo, for before/after figures in one sitting: ESK_BASE_BIN names it (added by Benchmarks/bench-setup.sh):
+eventstreamkit-base         ${ESK_BASE_BIN:-esk-base-not-given} serve --host 127.0.0.1 --port {PORT} --bench-rate {RATE} --bench-size {SIZE}
+PEER
   grep -q '^vapor ' "$BENCH/peers.conf" || cat >>"$BENCH/peers.conf" <<'PEER'
 # Plain Vapor 4: broadcaster actor -> AsyncStream per client -> Response.Body(asyncStream:) (Benchmarks/peers/vapor-sse; added by Benchmarks/bench-setup.sh):
 vapor                       peers/vapor-sse/.build/release/VaporSSE --port {PORT} --rate {RATE} --size {SIZE}
@@ -89,7 +95,7 @@ PEER
     bench_swift_build EventStreamDemo "$logs/eventstreamkit.log" --product EventStreamDemo --package-path "$bench_root" || true
     ESK_BIN="$bench_root/.build/release/EventStreamDemo"
   fi
-  export ESK_BIN
+  export ESK_BIN ESK_BASE_BIN
   local example
   if [[ $peers == *" eventstreamkit-hummingbird "* && ! -x ${ESK_HB_BIN:-} ]]; then
     example=$bench_root/Examples/HummingbirdNotifications

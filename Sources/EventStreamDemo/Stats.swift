@@ -86,7 +86,7 @@ struct Stats: Codable {
         var channels: [String: Int] = [:]
         for channel in hub.channels { channels[channel] = hub.clientCount(channel: channel) }
         return Stats(
-            clients: hub.clientCount, sources: hub.sources.count, channels: channels, eventsSent: hub.eventsSent,
+            clients: hub.clientCount, sources: hub.sourceCount, channels: channels, eventsSent: hub.eventsSent,
             deliveries: hub.deliveries, bytesWritten: hub.bytesWritten, droppedFrames: hub.droppedFrames,
             backlogSize: hub.backlogCount, backlogCapacity: hub.backlogCapacity,
             cluster: hub.clusterStatus.map { status in

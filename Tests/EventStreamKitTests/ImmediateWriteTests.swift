@@ -99,6 +99,7 @@ struct ImmediateWriteTests {
         #expect(Set(ids).count == count, "an event arrived twice")
         #expect(connection.droppedCount == 0)
         try await waitUntil("counted") { connection.bytesWritten == bytes }
+        #expect(await server.hub.bytesWritten == bytes, "the hub's running total")
         client.close()
         await server.stop()
     }

@@ -54,6 +54,7 @@ struct RegistryTests {
             #expect(visited.count == Set(visited).count && Set(visited) == model.ids(recipients), "\(sourceLabel): forEach \(recipients)")
         }
         #expect(Set(table.sources) == Set(model.rows.map(\.source)))
+        #expect(table.sourceCount == Set(model.rows.map(\.source)).count)
         #expect(Set(table.channels) == Set(model.rows.flatMap(\.channels)))
     }
 

@@ -108,7 +108,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
                 }
                 // Released now, not at the next wake-up: an idle stream pins no frame.
                 frames.removeAll(keepingCapacity: true)
-                written.add(count, ordering: .relaxed)
+                addWritten(count)
             }
         } onCancel: {
             mailbox.finish(.cancelled, drain: false)
@@ -148,6 +148,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     /// Counts bytes handed out; an atomic, so the body's reader does not hop onto the actor.
     nonisolated func addWritten(_ count: Int) {
         written.add(count, ordering: .relaxed)
+        server.writtenTotal.add(count, ordering: .relaxed)
     }
 
     /// The bytes a sender's write for this stream put out.

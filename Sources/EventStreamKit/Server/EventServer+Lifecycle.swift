@@ -35,6 +35,10 @@ extension EventServer {
     /// The sources with at least one open stream (seed 004's `Range`).
     public var sources: [SourceID] { registry.sources }
 
+    /// How many sources have at least one open stream: ``sources``'s count without building
+    /// the array.
+    public var sourceCount: Int { registry.sourceCount }
+
     /// The open streams of `source`, oldest first.
     public func connections(source: SourceID) -> [EventConnection<SourceID>] {
         registry.ids(source: source).compactMap { registry[$0]?.connection }

@@ -1,3 +1,4 @@
+import Synchronization
 /// The hub: holds every open event stream, keyed by a source ID of your choosing (a user
 /// ID, a session ID), and sends events to them.
 ///
@@ -101,17 +102,18 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     public internal(set) var deliveries = 0
     /// Frames dropped by overflow policies, closes and shutdown.
     public internal(set) var droppedFrames = 0
-    /// Bytes written by connections that have ended.
-    var endedConnectionBytes = 0
+    /// Bytes written by every connection, counted as they are written: reading it costs
+    /// the same with 10 streams or 10,000 (a `/stats` flood used to walk them all).
+    nonisolated let writtenTotal = Atomic<Int>(0)
 
     /// Bytes every connection's queue holds now, frames being written included: what
     /// ``Configuration/totalQueueByteLimit`` bounds.
     public nonisolated var queuedBytes: Int { queueBudget.usedBytes }
 
-    /// Bytes written to clients since the hub was created: by open connections so far, and
-    /// by those that ended (up to the moment the hub forgot them).
+    /// Bytes written to clients since the hub was created, by every connection, open or
+    /// ended. O(1): a running total, not a walk over the streams.
     public var bytesWritten: Int {
-        registry.members.reduce(endedConnectionBytes) { $0 + $1.connection.bytesWritten }
+        writtenTotal.load(ordering: .relaxed)
     }
 
     /// Creates a hub.
@@ -328,7 +330,6 @@ public actor EventServer<SourceID: Hashable & Sendable> {
             clusterFloors[id] = nil
             notePresenceChange(record.source, link: cluster)
         }
-        endedConnectionBytes += entry.connection.bytesWritten
         emit(.disconnected(source: record.source, connection: id, reason: reason))
         if let observer {
             let duration = entry.connection.openedAt.map { .now - $0 } ?? .zero

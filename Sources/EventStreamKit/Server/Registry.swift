@@ -130,6 +130,7 @@ struct Registry<SourceID: Hashable & Sendable, Member> {
 
     /// The sources with at least one connection.
     var sources: [SourceID] { Array(bySource.keys) }
+    var sourceCount: Int { bySource.count }
 
     /// The channels with at least one subscriber.
     var channels: [String] { Array(byChannel.keys) }
