@@ -31,15 +31,16 @@ struct ImmediateWriteStateTests {
     @Test func aFrameForAnIdleReaderIsWrittenByTheSenderAndTheReaderSleepsOn() {
         var machine = idleMachine()
         guard case .writeImmediately = machine.enqueue(delivery("a")) else { Issue.record("not written by the sender"); return }
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         #expect(texts(batch) == texts([delivery("a")]))
         #expect(machine.heldBytes == batch[0].frame.count, "what is being written counts against the shared limit")
-        let action = machine.immediateWriteEnded(.written, batch: batch)
+        let action = machine.immediateWriteEnded(.written, batch: &batch)
         #expect(action.consumer == nil, "nothing to do: the reader sleeps on")
         #expect(machine.heldBytes == 0)
         // And the next frame goes the same way.
         guard case .writeImmediately = machine.enqueue(delivery("b")) else { Issue.record("second frame not written by the sender"); return }
-        _ = machine.immediateWriteEnded(.written, batch: machine.takeImmediate())
+        var second = machine.takeImmediate()
+        _ = machine.immediateWriteEnded(.written, batch: &second)
         #expect(machine.acceptedEvents == 2)
     }
 
@@ -54,10 +55,10 @@ struct ImmediateWriteStateTests {
     @Test func framesArrivingDuringTheWriteQueueAndWakeTheReaderAfterIt() {
         var machine = idleMachine()
         _ = machine.enqueue(delivery("a"))
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         guard case .queued = machine.enqueue(delivery("b")) else { Issue.record("woke someone during the write"); return }
         guard case .queued = machine.enqueue(delivery("c")) else { Issue.record("woke someone during the write"); return }
-        let action = machine.immediateWriteEnded(.written, batch: batch)
+        let action = machine.immediateWriteEnded(.written, batch: &batch)
         #expect(action.consumer == "reader")
         var taken: [Delivery] = []
         guard case .batch = machine.take(into: &taken) else { Issue.record("no batch"); return }
@@ -67,14 +68,16 @@ struct ImmediateWriteStateTests {
     @Test func whatTheKernelDidNotTakeGoesFirstThenWhatCameMeanwhile() {
         var machine = idleMachine(capacity: 8)
         _ = machine.enqueue(contentsOf: ["a", "b", "c"])
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         #expect(batch.count == 3)
         _ = machine.enqueue(delivery("d"))
         // The kernel took "a" whole and part of "b".
         let rest = Delivery(frame: EventFrame(encodedBytes: Array(batch[1].frame.bytes.dropFirst(3))), name: nil, id: nil)
-        let action = machine.immediateWriteEnded(.partial(remainder: rest, unwritten: batch[2...]), batch: batch)
+        let unwritten = batch[2...]
+        let action = machine.immediateWriteEnded(.partial(remainder: rest, unwritten: unwritten), batch: &batch)
+        #expect(batch.isEmpty, "the batch's storage went back to the mailbox")
         #expect(action.consumer == "reader")
-        #expect(machine.heldBytes == rest.frame.count + batch[2].frame.count + delivery("d").frame.count)
+        #expect(machine.heldBytes == rest.frame.count + unwritten.first!.frame.count + delivery("d").frame.count)
         var taken: [Delivery] = []
         guard case .batch = machine.take(into: &taken) else { Issue.record("no batch"); return }
         #expect(texts(taken) == [texts([rest])[0]] + texts([delivery("c"), delivery("d")]))
@@ -84,11 +87,11 @@ struct ImmediateWriteStateTests {
     @Test func theEndDuringTheWriteWakesTheReaderOnlyAfterIt() {
         var machine = idleMachine()
         _ = machine.enqueue(delivery("a"))
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         let finish = machine.finish(.clientGone, drain: false)
         #expect(finish.consumer == nil, "the reader must not see the end while the sender writes to its socket")
         let rest = Delivery(frame: EventFrame(encodedBytes: [UInt8](batch[0].frame.bytes.dropFirst(2))), name: nil, id: nil)
-        let action = machine.immediateWriteEnded(.partial(remainder: rest, unwritten: []), batch: batch)
+        let action = machine.immediateWriteEnded(.partial(remainder: rest, unwritten: []), batch: &batch)
         #expect(action.consumer == "reader")
         #expect(machine.droppedCount == 1, "a frame cut short by the end is lost, and counted")
         var taken: [Delivery] = []
@@ -98,10 +101,11 @@ struct ImmediateWriteStateTests {
     @Test func aDrainingEndStillWritesTheRemainderAndTheQueue() {
         var machine = idleMachine()
         _ = machine.enqueue(delivery("a"))
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         _ = machine.enqueue(delivery("b"))
         #expect(machine.finish(.closedByServer, drain: true).consumer == nil)
-        let action = machine.immediateWriteEnded(.partial(remainder: batch[0], unwritten: []), batch: batch)
+        let first = batch[0]
+        let action = machine.immediateWriteEnded(.partial(remainder: first, unwritten: []), batch: &batch)
         #expect(action.consumer == "reader")
         var taken: [Delivery] = []
         guard case .batch = machine.take(into: &taken) else { Issue.record("no batch"); return }
@@ -112,9 +116,9 @@ struct ImmediateWriteStateTests {
     @Test func aFailedWriteEndsTheStreamAndCountsWhatWasLost() {
         var machine = idleMachine()
         _ = machine.enqueue(contentsOf: ["a", "b"])
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         _ = machine.enqueue(delivery("c"))
-        let action = machine.immediateWriteEnded(.failed(unwritten: 1), batch: batch)
+        let action = machine.immediateWriteEnded(.failed(unwritten: 1), batch: &batch)
         #expect(action.consumer == "reader")
         #expect(action.dropped == 1, "the frame queued meanwhile")
         #expect(machine.droppedCount == 2)
@@ -127,12 +131,12 @@ struct ImmediateWriteStateTests {
     @Test func anOverflowDuringTheWriteDisconnectsWithoutWakingTheReader() {
         var machine = idleMachine(capacity: 1, policy: .disconnect)
         _ = machine.enqueue(delivery("a"))
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         _ = machine.enqueue(delivery("b"))
         guard case .disconnected(let dropped, let consumer) = machine.enqueue(delivery("c")) else { Issue.record("no disconnect"); return }
         #expect(dropped == 2)
         #expect(consumer == nil)
-        let action = machine.immediateWriteEnded(.written, batch: batch)
+        let action = machine.immediateWriteEnded(.written, batch: &batch)
         #expect(action.consumer == "reader")
         var taken: [Delivery] = []
         guard case .end(.slowClient) = machine.take(into: &taken) else { Issue.record("the stream did not end"); return }
@@ -141,11 +145,11 @@ struct ImmediateWriteStateTests {
     @Test func aHeartbeatDuringTheWriteWaitsForTheReader() {
         var machine = idleMachine()
         _ = machine.enqueue(delivery("a"))
-        let batch = machine.takeImmediate()
+        var batch = machine.takeImmediate()
         guard case .queued = machine.enqueueIfIdle(Delivery(frame: EventFrame(comment: ""), name: nil, id: nil, isControl: true)) else {
             Issue.record("the heartbeat was not queued"); return
         }
-        #expect(machine.immediateWriteEnded(.written, batch: batch).consumer == "reader")
+        #expect(machine.immediateWriteEnded(.written, batch: &batch).consumer == "reader")
     }
 }
 

@@ -153,13 +153,20 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
 
     /// The bytes a sender's write for this stream put out.
     private nonisolated static func bytesWritten(by result: ImmediateWriter.Result, of deliveries: [Delivery]) -> Int {
-        let whole: (Int) -> Int = { deliveries[..<$0].reduce(0) { $0 + $1.frame.count } }
         switch result {
-        case .written: return whole(deliveries.count)
+        case .written:
+            return bytes(of: deliveries[...])
         case .partial(let framesWritten, let remainder):
-            return whole(framesWritten) + deliveries[framesWritten].frame.count - remainder.frame.count
-        case .failed(_, let framesWritten): return whole(framesWritten)
+            return bytes(of: deliveries[..<framesWritten]) + deliveries[framesWritten].frame.count - remainder.frame.count
+        case .failed(_, let framesWritten):
+            return bytes(of: deliveries[..<framesWritten])
         }
+    }
+
+    private nonisolated static func bytes(of deliveries: ArraySlice<Delivery>) -> Int {
+        var total = 0
+        for delivery in deliveries { total += delivery.frame.count }
+        return total
     }
 
     /// One chunk for a batch, for ``body``, whose host needs one buffer: a single frame is

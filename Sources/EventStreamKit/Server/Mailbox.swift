@@ -249,7 +249,9 @@ package final class Mailbox: Sendable {
     /// ``MailboxStateMachine/EnqueueAction/writeImmediately``, from this thread, without
     /// waiting; then wakes the reader if the kernel did not take it all, or the stream ended
     /// meanwhile.
-    private func write(_ batch: [Delivery]) {
+    private func write(_ taken: consuming [Delivery]) {
+        // Owned here alone, so that the state machine can keep its storage without a copy.
+        var batch = taken
         let outcome: Machine.ImmediateOutcome
         if batch.isEmpty {
             outcome = .written  // the burst that asked for it overflowed and ended the stream
@@ -266,7 +268,7 @@ package final class Mailbox: Sendable {
         } else {
             outcome = .partial(remainder: batch[0], unwritten: batch[1...])  // not reached: allowed only with a writer; the reader writes it
         }
-        let action = withMachine { $0.immediateWriteEnded(outcome, batch: batch) }
+        let action = withMachine { $0.immediateWriteEnded(outcome, batch: &batch) }
         perform(action)
     }
 

@@ -408,14 +408,15 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// wake, if it now has something to take or the stream is over, with the senders to wake
     /// with `false` and the frames dropped if the stream ended here.
     ///
-    /// - Parameter batch: What ``takeImmediate()`` returned; its storage is kept for the next.
-    mutating func immediateWriteEnded(_ outcome: ImmediateOutcome, batch: consuming [Delivery]) -> FinishAction {
+    /// - Parameter batch: What ``takeImmediate()`` returned; emptied, its storage is kept for
+    ///   the next (without a copy if `batch` is its only owner).
+    mutating func immediateWriteEnded(_ outcome: ImmediateOutcome, batch: inout [Delivery]) -> FinishAction {
         precondition(writingImmediately, "immediateWriteEnded without a write")
         writingImmediately = false
         immediateWriteCount += 1
         inFlightBytes = 0
         batch.removeAll(keepingCapacity: true)
-        spare = batch
+        swap(&spare, &batch)
         var action = FinishAction()
         switch outcome {
         case .written:
