@@ -1,22 +1,38 @@
 /// One frame on its way to one connection, with what the queue needs to know about it.
 struct Delivery: Sendable {
+    /// One reference for the four fields: a delivery is copied into every recipient's queue
+    /// and out again, and one retain per copy is cheaper than three (the frame's bytes, the
+    /// name, the ID).
+    private final class Storage: Sendable {
+        let frame: EventFrame
+        let name: String?
+        let id: String?
+        let isControl: Bool
+
+        init(frame: EventFrame, name: String?, id: String?, isControl: Bool) {
+            self.frame = frame
+            self.name = name
+            self.id = id
+            self.isControl = isControl
+        }
+    }
+
+    private let storage: Storage
+
     /// The shared, already encoded bytes.
-    let frame: EventFrame
+    var frame: EventFrame { storage.frame }
     /// The event's name (`nil` for `message`), which the coalescing policy keys on.
-    let name: String?
+    var name: String? { storage.name }
     /// The event's ID, if it has one: delivering it ends the client's replay window
     /// (the connection's ``EventConnection/clientLastEventID`` is cleared).
-    let id: String?
+    var id: String? { storage.id }
     /// A frame that carries no event: a comment (heartbeats), a `retry` field, the
     /// cluster's ID-only heartbeat, a vacated slot. Never coalesced with events, and not
     /// counted as activity.
-    let isControl: Bool
+    var isControl: Bool { storage.isControl }
 
     init(frame: EventFrame, name: String?, id: String?, isControl: Bool = false) {
-        self.frame = frame
-        self.name = name
-        self.id = id
-        self.isControl = isControl
+        storage = Storage(frame: frame, name: name, id: id, isControl: isControl)
     }
 }
 
