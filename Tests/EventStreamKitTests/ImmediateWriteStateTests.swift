@@ -142,6 +142,38 @@ struct ImmediateWriteStateTests {
         guard case .end(.slowClient) = machine.take(into: &taken) else { Issue.record("the stream did not end"); return }
     }
 
+    @Test func aDrainingEndWaitsForTheBatchTheReaderIsWriting() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("a"))
+        var batch: [Delivery] = []
+        guard case .batch = machine.take(into: &batch) else { Issue.record("no batch"); return }
+        // The reader is writing "a" when the server closes the stream, with a drain.
+        _ = machine.finish(.closedByServer, drain: true)
+        #expect(machine.phase == .draining(.closedByServer), "finished at once: the transport would cut the write in flight")
+        guard case .end(.closedByServer) = machine.take(into: &batch) else { Issue.record("no end once the write is done"); return }
+        #expect(machine.droppedCount == 0)
+    }
+
+    @Test func aDrainingEndWaitsForTheSendersWrite() {
+        var machine = idleMachine()
+        _ = machine.enqueue(delivery("a"))
+        var batch = machine.takeImmediate()
+        #expect(machine.finish(.closedByServer, drain: true).consumer == nil)
+        #expect(machine.phase == .draining(.closedByServer))
+        #expect(machine.immediateWriteEnded(.written, batch: &batch).consumer == "reader")
+        var taken: [Delivery] = []
+        guard case .end(.closedByServer) = machine.take(into: &taken) else { Issue.record("no end"); return }
+    }
+
+    @Test func anUndrainedEndDoesNotWait() {
+        var machine = Machine(capacity: 4, policy: .dropOldest, clientLastEventID: nil)
+        _ = machine.enqueue(delivery("a"))
+        var batch: [Delivery] = []
+        _ = machine.take(into: &batch)
+        _ = machine.finish(.clientGone, drain: false)
+        #expect(machine.phase == .finished(.clientGone))
+    }
+
     @Test func aHeartbeatDuringTheWriteWaitsForTheReader() {
         var machine = idleMachine()
         _ = machine.enqueue(delivery("a"))

@@ -126,6 +126,36 @@ struct SocketSinkTests {
         #expect(try writer.write(vectored: frames, head: [], from: &cursor) == 0)  // nothing left
     }
 
+    /// A sender's write for an idle stream (writeNow) that the socket takes in part hands the
+    /// rest back as the shared frame and an offset, not a copy: a client that stops reading
+    /// must not pin a private copy of nearly a whole frame per stream. The reader then writes
+    /// from that offset, and the peer gets the frame exactly once.
+    @Test func theRestOfAFrameCutPartWayIsTheSharedFrameAndAnOffset() async throws {
+        let (writer, reader) = try makeSocketPair()
+        let poller = try Poller()
+        let sink = SocketSink(socket: writer, poller: poller, head: [])
+        let frame = EventFrame(encodedBytes: (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let delivery = Delivery(frame: frame, name: nil, id: nil)
+        guard case .partial(let framesWritten, let rest) = sink.writeNow([delivery]) else {
+            Issue.record("a 200 KB frame fit a 4 KiB buffer")
+            return
+        }
+        #expect(framesWritten == 0)
+        #expect(rest.skip > 0 && rest.skip < frame.count)
+        #expect(rest.unwrittenCount == frame.count - rest.skip)
+        let sameStorage = frame.bytes.withUnsafeBufferPointer { original in
+            rest.frame.bytes.withUnsafeBufferPointer { $0.baseAddress == original.baseAddress }
+        }
+        #expect(sameStorage, "the rest is a copy")
+
+        async let received = readToEnd(reader.fd)
+        try await sink.write(contentsOf: [rest.frame], skippingFirst: rest.skip)
+        writer.close()
+        #expect(await received == frame.bytes)
+        reader.close()
+        await poller.shutdown()
+    }
+
     @Test func aWriteToAClosedPeerThrows() async throws {
         let (writer, reader) = try makeSocketPair()
         reader.close()

@@ -18,6 +18,11 @@ struct Delivery: Sendable {
     }
 
     private let storage: Storage
+    /// Bytes at the start of the frame already written: only the rest of a frame that a
+    /// sender's write for an idle stream cut part-way, which the reader writes from here, so
+    /// that it shares the frame instead of copying its tail (a client that stops reading would
+    /// pin the copy until its write times out).
+    let skip: Int
 
     /// The shared, already encoded bytes.
     var frame: EventFrame { storage.frame }
@@ -33,7 +38,21 @@ struct Delivery: Sendable {
 
     init(frame: EventFrame, name: String?, id: String?, isControl: Bool = false) {
         storage = Storage(frame: frame, name: name, id: id, isControl: isControl)
+        skip = 0
     }
+
+    private init(storage: Storage, skip: Int) {
+        self.storage = storage
+        self.skip = skip
+    }
+
+    /// The same frame with its first `count` bytes written: what is left to write of it.
+    func skipping(_ count: Int) -> Delivery {
+        Delivery(storage: storage, skip: count)
+    }
+
+    /// The bytes still to write.
+    var unwrittenCount: Int { storage.frame.count - skip }
 }
 
 extension Delivery {

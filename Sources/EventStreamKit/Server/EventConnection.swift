@@ -92,10 +92,16 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
                 var count = 0
                 for delivery in batch {
                     frames.append(delivery.frame)
-                    count += delivery.frame.count
+                    count += delivery.unwrittenCount
                 }
                 do {
-                    try await sink.write(contentsOf: frames)
+                    // After a sender's write cut a frame part-way, the batch starts with its rest
+                    // (only ever first, and only on a socket: senders write only there).
+                    if let skip = batch.first?.skip, skip > 0, let socketSink {
+                        try await socketSink.write(contentsOf: frames, skippingFirst: skip)
+                    } else {
+                        try await sink.write(contentsOf: frames)
+                    }
                 } catch {
                     mailbox.finish(.clientGone, drain: false)
                     // The frames of the batch that did not go out whole are lost: count them,
@@ -157,7 +163,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
         case .written:
             return bytes(of: deliveries[...])
         case .partial(let framesWritten, let remainder):
-            return bytes(of: deliveries[..<framesWritten]) + deliveries[framesWritten].frame.count - remainder.frame.count
+            return bytes(of: deliveries[..<framesWritten]) + remainder.skip - deliveries[framesWritten].skip
         case .failed(_, let framesWritten):
             return bytes(of: deliveries[..<framesWritten])
         }
@@ -165,7 +171,7 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
 
     private nonisolated static func bytes(of deliveries: ArraySlice<Delivery>) -> Int {
         var total = 0
-        for delivery in deliveries { total += delivery.frame.count }
+        for delivery in deliveries { total += delivery.unwrittenCount }
         return total
     }
 

@@ -155,6 +155,8 @@ struct MailboxStateMachine<Consumer, Sender> {
     private var spare: [Delivery] = []
     /// Writes senders made for the reader.
     private(set) var immediateWriteCount = 0
+    /// The reader took a batch and has not come back for the next: it is writing it.
+    private var readerHasBatch = false
 
     init(capacity: Int, byteLimit: Int = .max, policy: OverflowPolicy, clientLastEventID: String?) {
         precondition(capacity > 0, "a connection's queue capacity must be at least 1")
@@ -319,6 +321,7 @@ struct MailboxStateMachine<Consumer, Sender> {
                 if let sender = send.sender { senders.append(sender) }
             }
             blocked.removeAll()
+            readerHasBatch = true
             inFlightBytes = queuedBytes
             liveBytes = 0
             owedBytes = 0
@@ -326,6 +329,7 @@ struct MailboxStateMachine<Consumer, Sender> {
         }
         // The reader came back: what it took before is written.
         inFlightBytes = 0
+        readerHasBatch = false
         switch phase {
         case .open:
             return .empty
@@ -365,7 +369,9 @@ struct MailboxStateMachine<Consumer, Sender> {
         // While a sender writes for the reader, the reader sleeps on: the write's end wakes it.
         let wake = writingImmediately ? nil : consumer
         if wake != nil { consumer = nil }
-        if drain && queuedCount > 0 {
+        // A drain also lets the batch being written finish, by the reader or by a sender:
+        // ending now would shut the socket down under that write and cut a frame in half.
+        if drain && (queuedCount > 0 || readerHasBatch || writingImmediately) {
             phase = .draining(reason)
             return FinishAction(consumer: wake)
         }

@@ -24,9 +24,12 @@ extension Socket {
     ///
     /// - Throws: ``UnfinishedWrite`` (with how many frames were written whole, and the
     ///   ``SocketError`` or poller error that stopped it) if the peer is gone.
-    nonisolated(nonsending) func writeAll(head: [UInt8], frames: [EventFrame], poller: Poller, deadline: WriteDeadline? = nil) async throws {
-        var remaining = frames.reduce(head.count) { $0 + $1.count }
-        var cursor = VectoredCursor()
+    /// - Parameter skip: Bytes of the first frame already written (they are not sent again);
+    ///   only with an empty `head`.
+    nonisolated(nonsending) func writeAll(head: [UInt8], frames: [EventFrame], skippingFirst skip: Int = 0, poller: Poller, deadline: WriteDeadline? = nil) async throws {
+        precondition(skip == 0 || (head.isEmpty && !frames.isEmpty && skip <= frames[0].count), "a skip is for the first frame, without a head")
+        var remaining = frames.reduce(head.count) { $0 + $1.count } - skip
+        var cursor = skip == 0 ? VectoredCursor() : VectoredCursor(buffer: 1, offset: skip)
         var waited = false
         defer { if waited { deadline?.disarm() } }
         do {

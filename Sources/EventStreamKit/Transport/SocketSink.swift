@@ -51,8 +51,9 @@ package final class SocketSink: EventStreamSink {
     /// the head is sent.
     func writeNow(_ deliveries: [Delivery]) -> ImmediateWriter.Result {
         let frames = DeliveryFrames(deliveries: deliveries)
-        var cursor = Socket.VectoredCursor(buffer: 1, offset: 0)  // buffer 0 is the (empty) head
-        var remaining = deliveries.reduce(0) { $0 + $1.frame.count }
+        // Buffer 0 is the (empty) head. Only a batch's first delivery can be a frame's rest.
+        var cursor = Socket.VectoredCursor(buffer: 1, offset: deliveries.first?.skip ?? 0)
+        var remaining = deliveries.reduce(0) { $0 + $1.frame.count } - cursor.offset
         do {
             while remaining > 0 {
                 let written = try socket.write(vectored: frames, head: [], from: &cursor)
@@ -63,12 +64,14 @@ package final class SocketSink: EventStreamSink {
             return .failed(error, framesWritten: cursor.buffer - 1)
         }
         if remaining == 0 { return .written }
-        let next = deliveries[cursor.buffer - 1]
-        guard cursor.offset > 0 else { return .partial(framesWritten: cursor.buffer - 1, remainder: next) }
-        // The rest of a frame the kernel took in part: the only copy this path makes, and
-        // only when the client's buffer is full.
-        let rest = EventFrame(encodedBytes: Array(next.frame.bytes[cursor.offset...]))
-        return .partial(framesWritten: cursor.buffer - 1, remainder: Delivery(frame: rest, name: next.name, id: next.id, isControl: next.isControl))
+        // The rest of a frame the kernel took in part is the shared frame and an offset: no copy.
+        return .partial(framesWritten: cursor.buffer - 1, remainder: deliveries[cursor.buffer - 1].skipping(cursor.offset))
+    }
+
+    /// Writes `frames` as ``write(contentsOf:)`` does, but the first from byte `skip` on: the
+    /// rest of a frame that a sender's write cut part-way.
+    func write(contentsOf frames: [EventFrame], skippingFirst skip: Int) async throws {
+        try await socket.writeAll(head: takeHead() ?? [], frames: frames, skippingFirst: skip, poller: poller, deadline: writeDeadline)
     }
 
     private func takeHead() -> [UInt8]? {

@@ -28,20 +28,37 @@ final class RedisProcess: Sendable {
 
     var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
 
-    /// Starts a server and waits until it answers `PING`.
+    /// Starts a server and waits until it answers `PING`. The port is one the kernel just gave
+    /// out and took back, so another test's connection can take it before the server binds:
+    /// a server that exits before it answers is started again on another port (3 attempts).
     init(extraArguments: [String] = []) async throws {
         guard let executable = Self.executable else { throw Missing() }
-        let probe = try Socket.listen(host: "127.0.0.1", port: 0)
-        port = probe.localPort
-        probe.close()
-        directory = NSTemporaryDirectory() + "esk-redis-\(port)-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
-        ] + extraArguments
-        process = Mutex(try ChildProcess(executable, arguments))
-        try await waitUntilReady()
+        for attempt in 1...3 {
+            let probe = try Socket.listen(host: "127.0.0.1", port: 0)
+            let port = probe.localPort
+            probe.close()
+            let directory = NSTemporaryDirectory() + "esk-redis-\(port)-\(UInt32.random(in: 0...UInt32.max))"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let arguments = [
+                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", directory, "--daemonize", "no", "--loglevel", "warning",
+            ] + extraArguments
+            let child = try ChildProcess(executable, arguments)
+            if try await Self.waitUntilReady(port: port, process: child) || attempt == 3 {
+                self.port = port
+                self.directory = directory
+                self.arguments = arguments
+                process = Mutex(child)
+                guard child.isRunning else { throw StartFailed(port: port) }
+                return
+            }
+        }
+        fatalError("not reached: the third attempt returns or throws")
+    }
+
+    struct StartFailed: Error, CustomStringConvertible {
+        let port: UInt16
+        var description: String { "redis-server exited at start three times (last on port \(port))" }
     }
 
     /// Starts the server again on the same port and directory (with its data if it was
@@ -55,13 +72,20 @@ final class RedisProcess: Sendable {
     }
 
     private func waitUntilReady() async throws {
-        let endpoint = self.endpoint
-        let port = self.port
-        try await waitUntil("redis-server on port \(port) answers PING", timeout: .seconds(10)) {
+        let child = process.withLock { $0 }
+        guard try await Self.waitUntilReady(port: port, process: child) else { throw StartFailed(port: port) }
+    }
+
+    /// Waits until the server answers `PING` (`true`) or exits (`false`).
+    private static func waitUntilReady(port: UInt16, process: ChildProcess) async throws -> Bool {
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: port)
+        try await waitUntil("redis-server on port \(port) answers PING or exits", timeout: .seconds(10)) {
+            guard process.isRunning else { return true }
             guard let connection = try? await RedisConnection.connect(to: endpoint, timeout: .milliseconds(500)) else { return false }
             defer { connection.close() }
             return (try? await connection.send([RESPValue.command(["PING"])]))?.first != nil
         }
+        return process.isRunning
     }
 
     /// Waits until `count` clients are blocked in a blocking command (`INFO clients`).
