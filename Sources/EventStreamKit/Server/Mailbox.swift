@@ -340,7 +340,7 @@ struct ImmediateWriter: Sendable {
         /// Every byte went out.
         case written
         /// The kernel took `framesWritten` frames whole and part of the next: `remainder` is
-        /// that frame's unwritten bytes, as a frame of its own.
+        /// that frame, shared, with ``Delivery/skip`` past the bytes written.
         case partial(framesWritten: Int, remainder: Delivery)
         /// The write failed after `framesWritten` whole frames.
         case failed(any Error, framesWritten: Int)
