@@ -124,6 +124,22 @@ struct HTTPRequestDecoderTests {
         }
     }
 
+    /// A line past the limit that also ends in a bare LF is refused for its size (431),
+    /// whatever the chunking: a reader fed in pieces sees the size first, so one fed whole
+    /// must too. (The fuzzer's Connection target found 400 whole against 431 chunked.)
+    @Test func aBareLFPastTheLimitIsRefusedForTheSizeWhateverTheChunking() {
+        let limits = HTTPRequestDecoder.Limits(head: .init(maxHeadSize: 1024, maxHeaderCount: 10))
+        let long = "GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "y", count: 1100) + "\n\r\n"
+        for sizes in [[1], [8, 2, 5, 2], [100], [Int.max]] {
+            #expect(decode(long, chunks: sizes, limits: limits) == [.refused(431)], "chunks \(sizes)")
+        }
+        // Within the limit, the bare LF is what is refused.
+        let short = "GET / HTTP/1.1\r\nHost: a\r\nX: y\n\r\n"
+        for sizes in [[1], [8, 2, 5, 2], [Int.max]] {
+            #expect(decode(short, chunks: sizes, limits: limits) == [.refused(400)], "chunks \(sizes)")
+        }
+    }
+
     /// The decoder holds nothing between requests: an idle keep-alive connection costs no
     /// buffer.
     @Test func nothingIsHeldBetweenRequests() throws {

@@ -60,11 +60,13 @@ package struct HTTPHeadScanner {
                 index = buffer.count
                 break
             }
+            index = lineFeed + 1
+            // The size first: a reader fed in pieces refuses a head for its size before this
+            // line's end arrives, so one fed the same bytes whole must refuse it the same way.
+            if index > limits.maxHeadSize { throw tooLarge }
             let hasCR = lineFeed > lineStart && buffer[lineFeed - 1] == 13
             if requiresCRLF && !hasCR { throw .init(code: 400, "a line of the \(kind) head ends in LF without CR") }
             let lineEnd = hasCR ? lineFeed - 1 : lineFeed
-            index = lineFeed + 1
-            if index > limits.maxHeadSize { throw tooLarge }
             if lineEnd == lineStart {
                 if lines.isEmpty && skipsLeadingEmptyLines {
                     lineStart = index
