@@ -353,13 +353,20 @@ extension EventServer {
 
     /// The heartbeat of a connection in a cluster: an event with only the log's current ID
     /// (it dispatches nothing, but moves the client's last event ID forward), so that a
-    /// client addressed rarely does not fall out of the log's window; a plain comment for a
-    /// client that has seen further than this node.
-    func clusterHeartbeat(for id: ConnectionID) -> Delivery? {
+    /// client addressed rarely does not fall out of the log's window. One frame, shared by
+    /// every connection it suits (see ``clusterHeartbeat(_:for:)``); `nil` outside a cluster.
+    func clusterHeartbeat() -> Delivery? {
         guard cluster != nil, let epoch = clusterEpoch, clusterCursor > 0 else { return nil }
-        if let floor = clusterFloors[id], floor > clusterCursor { return nil }
         guard let event = try? ServerSentEvent(id: "\(epoch)-\(clusterCursor)", bytes: nil) else { return nil }
         return Delivery(frame: EventFrame(event), name: nil, id: nil, isControl: true)
+    }
+
+    /// `shared` (from ``clusterHeartbeat()``) for connection `id`, or `nil` (a plain comment)
+    /// for a client that has seen further than this node.
+    func clusterHeartbeat(_ shared: Delivery?, for id: ConnectionID) -> Delivery? {
+        guard let shared else { return nil }
+        if let floor = clusterFloors[id], floor > clusterCursor { return nil }
+        return shared
     }
 }
 

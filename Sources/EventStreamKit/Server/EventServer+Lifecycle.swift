@@ -83,23 +83,43 @@ extension EventServer {
 
     /// Sends a heartbeat comment to every stream that had no event queued since the last
     /// call. ``run()`` calls this every ``Configuration/heartbeatInterval``.
-    func sendHeartbeats() {
-        let heartbeat = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isControl: true)
+    ///
+    /// A heartbeat for a waiting reader is written by this call (decision 0012), so a round
+    /// over 15,000 idle streams is 15,000 writes. It lets other work on the hub (a `send`)
+    /// run after every ``heartbeatChunk`` streams, instead of holding the hub for the whole
+    /// round; a stream that left meanwhile is skipped.
+    func sendHeartbeats() async {
+        let plain = Delivery(frame: Self.heartbeatFrame, name: nil, id: nil, isControl: true)
+        let ids = Array(registry.ids)
         var sent = 0
-        for (id, record) in registry.records {
-            let mailbox = registry.members[record.slot].mailbox
-            let events = mailbox.acceptedEvents
-            if events == record.mark {
-                if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(for: id) ?? heartbeat) { sent += 1 }
-            } else {
-                registry.setMark(events, for: id)
+        var start = ids.startIndex
+        while start < ids.endIndex {
+            if start > ids.startIndex { await Task.yield() }
+            let end = min(start + Self.heartbeatChunk, ids.endIndex)
+            // Once per chunk: the cluster's cursor may have moved while others ran.
+            let cluster = clusterHeartbeat()
+            var sentInChunk = 0
+            for id in ids[start..<end] {
+                guard let record = registry.records[id] else { continue }
+                let mailbox = registry.members[record.slot].mailbox
+                let events = mailbox.acceptedEvents
+                if events == record.mark {
+                    if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(cluster, for: id) ?? plain) { sentInChunk += 1 }
+                } else {
+                    registry.setMark(events, for: id)
+                }
             }
+            deliveries += sentInChunk
+            sent += sentInChunk
+            start = end
         }
-        deliveries += sent
         if sent > 0 { observer?.heartbeatsSent(count: sent) }
     }
 
     static var heartbeatFrame: EventFrame { EventFrame(comment: "") }
+
+    /// How many streams a heartbeat round visits before it lets other work on the hub run.
+    static var heartbeatChunk: Int { 256 }
 }
 
 extension EventServer {

@@ -68,6 +68,8 @@ package final class Mailbox: Sendable {
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
     /// Writes senders made for the reader (``allowImmediateWrites(_:)``).
     var immediateWriteCount: Int { state.withLock { $0.immediateWriteCount } }
+    /// Whether the reader waits for frames.
+    var readerIsWaiting: Bool { state.withLock { $0.readerIsWaiting } }
 
     func prepend(_ deliveries: [Delivery]) {
         withMachine { $0.prepend(deliveries) }

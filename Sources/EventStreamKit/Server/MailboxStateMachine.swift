@@ -122,6 +122,8 @@ struct MailboxStateMachine<Consumer, Sender> {
     /// Frames from ``prepend(_:)``, handed to the reader before the queue.
     private var owed: [Delivery] = []
     private var consumer: Consumer?
+    /// Whether the reader waits for frames (and so senders may write for it).
+    var readerIsWaiting: Bool { consumer != nil }
     private var blocked: [BlockedSend] = []
     private var nextTicket: UInt64 = 0
     /// Frames accepted (queued or handed over) since the mailbox was made; comments excluded.
