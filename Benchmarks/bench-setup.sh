@@ -16,6 +16,9 @@
 #                                   never built here
 #   eventstreamkit-hummingbird      Examples/HummingbirdNotifications in bench mode; ESK_HB_BIN=path
 #   eventstreamkit-vapor            Examples/VaporNotifications in bench mode; ESK_VAPOR_BIN=path
+#   eventstreamkit-hummingbird-base, eventstreamkit-vapor-base
+#                                   other builds of the examples, for before/after figures:
+#                                   ESK_HB_BASE_BIN=path, ESK_VAPOR_BASE_BIN=path, never built here
 #   vapor                           Benchmarks/peers/vapor-sse, copied to the bench's peers/ and
 #                                   built there (first build about 10 minutes)
 # It sets BENCH (the bench work folder) and exports ESK_BIN, ESK_HB_BIN, ESK_VAPOR_BIN, which
@@ -58,6 +61,11 @@ PEER
 # Another build of the demo, for before/after figures in one sitting: ESK_BASE_BIN names it (added by Benchmarks/bench-setup.sh):
 eventstreamkit-base         ${ESK_BASE_BIN:-esk-base-not-given} serve --host 127.0.0.1 --port {PORT} --bench-rate {RATE} --bench-size {SIZE}
 PEER
+  grep -q '^eventstreamkit-hummingbird-base ' "$BENCH/peers.conf" || cat >>"$BENCH/peers.conf" <<'PEER'
+# Other builds of the examples, for before/after figures in one sitting (added by Benchmarks/bench-setup.sh):
+eventstreamkit-hummingbird-base  ${ESK_HB_BASE_BIN:-esk-hummingbird-base-not-given} --port {PORT} --bench-rate {RATE} --bench-size {SIZE}
+eventstreamkit-vapor-base   ${ESK_VAPOR_BASE_BIN:-esk-vapor-base-not-given} --port {PORT} --bench-rate {RATE} --bench-size {SIZE}
+PEER
   grep -q '^vapor ' "$BENCH/peers.conf" || cat >>"$BENCH/peers.conf" <<'PEER'
 # Plain Vapor 4: broadcaster actor -> AsyncStream per client -> Response.Body(asyncStream:) (Benchmarks/peers/vapor-sse; added by Benchmarks/bench-setup.sh):
 vapor                       peers/vapor-sse/.build/release/VaporSSE --port {PORT} --rate {RATE} --size {SIZE}
@@ -95,7 +103,7 @@ PEER
     bench_swift_build EventStreamDemo "$logs/eventstreamkit.log" --product EventStreamDemo --package-path "$bench_root" || true
     ESK_BIN="$bench_root/.build/release/EventStreamDemo"
   fi
-  export ESK_BIN ESK_BASE_BIN
+  export ESK_BIN ESK_BASE_BIN ESK_HB_BASE_BIN ESK_VAPOR_BASE_BIN
   local example
   if [[ $peers == *" eventstreamkit-hummingbird "* && ! -x ${ESK_HB_BIN:-} ]]; then
     example=$bench_root/Examples/HummingbirdNotifications
