@@ -83,7 +83,7 @@ if [ $METRICS = 1 ]; then
         'eventstream_connections_opened_total >= 5' \
         'eventstream_reconnections_total >= 1' \
         'eventstream_open_connections == 0' \
-        'eventstream_connections_closed_total{reason="cancelled"} >= 1' \
+        'eventstream_connections_closed_total{reason="clientGone"} >= 1' \
         'eventstream_connection_duration_seconds_count >= 5' \
         'eventstream_events_published_total{event="notification"} >= 8' \
         'eventstream_events_published_total{event="other"} == 0' \

@@ -46,19 +46,19 @@ struct HummingbirdNotifications {
     /// - Parameters:
     ///   - metrics: What `GET /metrics` serves, in Prometheus's text format.
     ///   - openEvents: Bench mode: `/events` without a token is the anonymous source.
-    static func router(hub: EventServer<String>, metrics: PrometheusCollectorRegistry, openEvents: Bool = false) -> Router<BasicRequestContext> {
-        let router = Router()
+    static func router(hub: EventServer<String>, metrics: PrometheusCollectorRegistry, openEvents: Bool = false) -> Router<AppRequestContext> {
+        let router = Router(context: AppRequestContext.self)
 
-        router.get("events") { request, _ -> Response in
+        router.get("events") { request, context -> Response in
             let token = request.uri.queryParameters.get("token")
             let authorization = request.headers[.authorization]
             if openEvents, token == nil, authorization == nil {
-                return try await hub.response(for: request, source: "anonymous")
+                return try await hub.response(for: request, context: context, source: "anonymous")
             }
             guard let user = Users.user(authorization: authorization, queryToken: token) else {
                 throw HTTPError(.unauthorized)
             }
-            return try await hub.response(for: request, source: user)
+            return try await hub.response(for: request, context: context, source: user)
         }
 
         router.post("notify/:user") { request, context -> EditedResponse<Sent> in

@@ -3,10 +3,11 @@ import Hummingbird
 
 extension EventServer {
     /// Opens a stream for `source` and answers the request with it: the hub's headers, then
-    /// `connection.body` as a streaming body. A client that leaves closes the request's
-    /// inbound side; Hummingbird then cancels the loop, which ends the connection. A refused
-    /// stream is answered as EventStreamKit's own server answers it (``refusal(_:)``).
-    func response(for request: Request, source: SourceID) async throws -> Response {
+    /// `connection.body` as a streaming body, iterated on the channel's event loop (see
+    /// ``EventLoopExecutor``). A client that leaves ends the connection through a handler in
+    /// the channel's pipeline (``ClientLeftHandler``). A refused stream is answered as
+    /// EventStreamKit's own server answers it (``refusal(_:)``).
+    func response(for request: Request, context: AppRequestContext, source: SourceID) async throws -> Response {
         let connection: EventConnection<SourceID>
         do {
             connection = try await connect(source: source, lastEventID: request.headers[.init("Last-Event-ID")!])
@@ -15,10 +16,16 @@ extension EventServer {
         }
         var headers = HTTPFields()
         for (name, value) in responseHeaders { headers[.init(name)!] = value }
+        let channel = context.channel, executor = EventLoopExecutor(channel.eventLoop)
+        let leaving = ClientLeftHandler { connection.clientLeft() }
+        channel.pipeline.addHandler(leaving, position: .first).whenFailure { _ in connection.clientLeft() }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            _ = try? await request.body.consumeWithCancellationOnInboundClose { _ in
-                for await chunk in connection.body { try await writer.write(ByteBuffer(bytes: chunk)) }
+            await withTaskExecutorPreference(executor) {
+                for await chunk in connection.body {
+                    guard (try? await writer.write(ByteBuffer(bytes: chunk))) != nil else { break }
+                }
             }
+            _ = try? await channel.pipeline.removeHandler(leaving).get()
             try? await writer.finish(nil)
         })
     }
