@@ -10,17 +10,25 @@ extension EventConnection {
     ///
     /// A host must end the iteration when its client leaves (or call
     /// ``EventConnection/clientLeft()``), or the connection stays in the hub until a write
-    /// fails (the next event or heartbeat). Hummingbird 2:
+    /// fails (the next event or heartbeat). Hummingbird 2, with a small channel handler that
+    /// calls `clientLeft()` when the client's side closes, and the channel's event loop as
+    /// the loop's executor (so that a wake-up and the write happen on one thread):
     ///
     /// ```swift
+    /// let leaving = ClientLeftHandler { connection.clientLeft() }
+    /// channel.pipeline.addHandler(leaving, position: .first).whenFailure { _ in connection.clientLeft() }
     /// return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-    ///     _ = try? await request.body.consumeWithCancellationOnInboundClose { _ in
-    ///         for await chunk in connection.body { try await writer.write(ByteBuffer(bytes: chunk)) }
+    ///     await withTaskExecutorPreference(executor) {
+    ///         for await chunk in connection.body {
+    ///             guard (try? await writer.write(ByteBuffer(bytes: chunk))) != nil else { break }
+    ///         }
     ///     }
+    ///     _ = try? await channel.pipeline.removeHandler(leaving).get()
     ///     try? await writer.finish(nil)
     /// })
     /// ```
     ///
+    /// `ClientLeftHandler` and `executor` are the example's (`Examples/HummingbirdNotifications`);
     /// Vapor 4 and others: see `Docs/Embedding.md`.
     public nonisolated var body: Body { Body(connection: self) }
 
