@@ -3,8 +3,7 @@ import Vapor
 
 extension EventServer {
     /// Opens a stream for `source` and answers the request with it: the hub's headers, then
-    /// `connection.body` as a streaming body, iterated on the request's event loop (see
-    /// ``EventLoopExecutor``). Vapor does not tell a streaming body that its
+    /// `connection.body` as a streaming body. Vapor does not tell a streaming body that its
     /// client left, it only fails the next write: `probe` writes nothing every 500 ms to
     /// notice, and tells the connection. A refused stream is answered as EventStreamKit's own
     /// server answers it (``refusal(_:)``).
@@ -16,15 +15,12 @@ extension EventServer {
             throw refusal(error)
         }
         let headers = HTTPHeaders(responseHeaders.map { ($0.name, $0.value) })
-        let executor = EventLoopExecutor(request.eventLoop)
         return Response(status: .ok, headers: headers, body: .init(asyncStream: { writer in
             let ticket = probe.watch(writer) { connection.clientLeft() }
-            await withTaskExecutorPreference(executor) {
-                do {
-                    try await writer.writeBuffer(ByteBuffer())  // the head goes out now, not with the first event
-                    for await chunk in connection.body { try await writer.writeBuffer(ByteBuffer(bytes: chunk)) }
-                } catch {}  // the client left: leaving the loop drops the body's iterator, which ends the connection
-            }
+            do {
+                try await writer.writeBuffer(ByteBuffer())  // the head goes out now, not with the first event
+                for await chunk in connection.body { try await writer.writeBuffer(ByteBuffer(bytes: chunk)) }
+            } catch {}  // the client left: leaving the loop drops the body's iterator, which ends the connection
             probe.unwatch(ticket)
             try? await writer.write(.end)
         }))
