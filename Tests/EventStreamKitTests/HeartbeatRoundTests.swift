@@ -38,6 +38,10 @@ struct HeartbeatRoundTests {
                             log.roundBegan.store(true, ordering: .releasing)
                             let deadline = ContinuousClock.now + .seconds(10)
                             while !log.sendStarted.load(ordering: .acquiring) && ContinuousClock.now < deadline { usleep(1000) }
+                            // The one guess: the flag is set just before the sending task's
+                            // call to the hub, and that call's enqueue on the hub's actor cannot
+                            // be observed from here (the actor is held by this write). 20 ms
+                            // covers it; too short a margin could fail the test spuriously, never pass it wrongly.
                             usleep(20_000)
                         }
                         log.append("hb \(index)")
