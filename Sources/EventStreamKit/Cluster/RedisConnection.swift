@@ -86,20 +86,30 @@ final class RedisConnection: Sendable {
             state.isBusy = true
         }
         defer { state.withLock { $0.isBusy = false } }
+        // The deadline shuts the socket down, which ends the exchange's read or write. Its
+        // action holds the connection: the descriptor is not closed (deinit) before it runs.
+        let ticket = timeout.map { timeout in
+            Self.deadlines.add(.now + timeout) { self.socket.shutdown() }
+        }
         do {
-            if let timeout {
-                return try await withDeadline(timeout, what: "waiting for Redis at \(endpoint)") {
-                    try await self.exchange(commands)
-                } onTimeout: { [socket] in
-                    socket.shutdown()
-                }
+            let replies = try await exchange(commands)
+            if let ticket, !Self.deadlines.remove(ticket) {
+                // The replies came as the deadline did: they are whole, the socket is not.
+                state.withLock { $0.isBroken = $0.isBroken ?? RedisError(.timedOut, "the connection to \(endpoint) was shut at a deadline") }
             }
-            return try await exchange(commands)
+            return replies
         } catch {
+            var error = error
+            if let ticket, let timeout, !Self.deadlines.remove(ticket) {
+                error = RedisError(.timedOut, "waiting for Redis at \(endpoint): no answer within \(timeout)")
+            }
             state.withLock { $0.isBroken = $0.isBroken ?? error }
             throw error
         }
     }
+
+    /// The deadlines of every connection's commands, on one timer.
+    static let deadlines = DeadlineSweeper(clock: ContinuousClock())
 
     /// Whether the connection can take a command: not broken, and between calls its socket
     /// holds nothing (no end of file left by a server that went away, no stray reply). A
