@@ -76,14 +76,18 @@ final class RedisProcess: Sendable {
         guard try await Self.waitUntilReady(port: port, process: child) else { throw StartFailed(port: port) }
     }
 
-    /// Waits until the server answers `PING` (`true`) or exits (`false`).
+    /// Waits until the server answers `PING` (`true`) or exits (`false`). While a restarted
+    /// server loads its data it answers every command with `-LOADING`: not ready yet (a server
+    /// with a password answers `-NOAUTH`: ready).
     private static func waitUntilReady(port: UInt16, process: ChildProcess) async throws -> Bool {
         let endpoint = RedisEndpoint(host: "127.0.0.1", port: port)
         try await waitUntil("redis-server on port \(port) answers PING or exits", timeout: .seconds(10)) {
             guard process.isRunning else { return true }
             guard let connection = try? await RedisConnection.connect(to: endpoint, timeout: .milliseconds(500)) else { return false }
             defer { connection.close() }
-            return (try? await connection.send([RESPValue.command(["PING"])]))?.first != nil
+            guard let reply = (try? await connection.send([RESPValue.command(["PING"])]))?.first else { return false }
+            if case .error(let message) = reply, message.hasPrefix("LOADING") { return false }
+            return true
         }
         return process.isRunning
     }
