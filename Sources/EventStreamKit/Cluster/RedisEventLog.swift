@@ -58,7 +58,7 @@ actor RedisEventLog {
     /// - Returns: The log's epoch and the first record's sequence number.
     /// - Throws: ``RedisError`` when Redis cannot be reached or refuses (nothing was appended,
     ///   unless the failure came after Redis ran the script: a timeout cannot tell).
-    func append(_ payloads: [[UInt8]]) async throws -> (epoch: String, first: UInt64) {
+    nonisolated(nonsending) func append(_ payloads: [[UInt8]]) async throws -> (epoch: String, first: UInt64) {
         precondition(!payloads.isEmpty, "an append needs at least one record")
         return try stream.appendResult(try await call(stream.appendCommand(payloads, candidateEpoch: Self.newEpoch())))
     }
@@ -68,7 +68,7 @@ actor RedisEventLog {
     /// pipelined write, in call order: appends, and the presence commands of the hub.
     ///
     /// - Throws: ``RedisError`` when Redis cannot be reached, or did not answer in time.
-    func call(_ command: [UInt8]) async throws -> RESPValue {
+    nonisolated(nonsending) func call(_ command: [UInt8]) async throws -> RESPValue {
         try await commands.send(encoded: [command])[0]
     }
 
