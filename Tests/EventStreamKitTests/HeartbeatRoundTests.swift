@@ -59,11 +59,16 @@ struct HeartbeatRoundTests {
         return all
     }
 
-    @Test("a send during a heartbeat round over many streams waits for one chunk, not the whole round")
-    func aSendDuringARoundIsNotHeldForTheWholeRound() async throws {
+    /// A hub whose heartbeat rounds run only when a test calls `sendHeartbeats()`.
+    private static func hubWithoutItsOwnRounds() -> EventServer<String> {
         var configuration = EventServer<String>.Configuration()
         configuration.heartbeatInterval = nil
-        let hub = EventServer<String>(configuration: configuration)
+        return EventServer<String>(configuration: configuration)
+    }
+
+    @Test("a send during a heartbeat round over many streams waits for one chunk, not the whole round")
+    func aSendDuringARoundIsNotHeldForTheWholeRound() async throws {
+        let hub = Self.hubWithoutItsOwnRounds()
         let chunk = EventServer<String>.heartbeatChunk
         let count = 4 * chunk
         let log = WriteLog()
@@ -92,9 +97,7 @@ struct HeartbeatRoundTests {
 
     @Test("a round ends, and writes each stream at most once, while streams leave between its chunks")
     func aRoundSurvivesStreamsLeavingMidway() async throws {
-        var configuration = EventServer<String>.Configuration()
-        configuration.heartbeatInterval = nil
-        let hub = EventServer<String>(configuration: configuration)
+        let hub = Self.hubWithoutItsOwnRounds()
         let chunk = EventServer<String>.heartbeatChunk
         let log = WriteLog()
         log.sendStarted.store(true, ordering: .relaxed)
