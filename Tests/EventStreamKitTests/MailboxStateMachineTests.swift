@@ -284,6 +284,24 @@ struct MailboxStateMachineHeartbeatTests {
         #expect(machine.droppedCount == 0)
         #expect(machine.acceptedEvents == 0)  // a heartbeat is not activity
     }
+
+    @Test("a round finds a stream quiet only if no event was accepted since the round before looked")
+    func quietSinceTheLastRound() {
+        let heartbeat = Delivery(frame: EventFrame(comment: ""), name: nil, id: nil, isControl: true)
+        var machine = Machine(capacity: 8, policy: .dropOldest, clientLastEventID: nil)
+        var looks: [Bool] = []
+        looks.append(machine.quietSinceLastHeartbeatRound())  // a new stream: quiet
+        _ = machine.enqueue(delivery("a"))
+        looks.append(machine.quietSinceLastHeartbeatRound())  // an event since the last round
+        looks.append(machine.quietSinceLastHeartbeatRound())  // none since this round looked
+        _ = machine.enqueueIfIdle(heartbeat)
+        looks.append(machine.quietSinceLastHeartbeatRound())  // a heartbeat is not activity
+        _ = machine.enqueue(delivery("b"))
+        _ = machine.enqueue(delivery("c"))
+        looks.append(machine.quietSinceLastHeartbeatRound())
+        looks.append(machine.quietSinceLastHeartbeatRound())
+        #expect(looks == [true, false, true, true, false, true])
+    }
 }
 
 /// A frame of exactly `size` bytes on the wire, named `name`.

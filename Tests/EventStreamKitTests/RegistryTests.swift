@@ -119,12 +119,10 @@ struct RegistryTests {
         #expect(table.lastEventID(channel: "news") == nil)
     }
 
-    @Test func marksFollowTheirConnectionThroughSwaps() {
+    @Test func aMemberFollowsItsConnectionThroughSwaps() {
         var table = Table()
         for value in 1...3 as ClosedRange<UInt64> { table.insert("member \(value)", id: id(value), source: "s", channels: []) }
-        table.setMark(7, for: id(3))
         table.remove(id(1))  // member 3 moves into slot 0
-        #expect(table.records[id(3)]?.mark == 7)
         #expect(table[id(3)] == "member 3")
         #expect(table.owners[table.records[id(3)]!.slot] == id(3))
     }

@@ -100,14 +100,8 @@ extension EventServer {
             let cluster = clusterHeartbeat()
             var sentInChunk = 0
             for id in ids[start..<end] {
-                guard let record = registry.records[id] else { continue }
-                let mailbox = registry.members[record.slot].mailbox
-                let events = mailbox.acceptedEvents
-                if events == record.mark {
-                    if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(cluster, for: id) ?? plain) { sentInChunk += 1 }
-                } else {
-                    registry.setMark(events, for: id)
-                }
+                guard let mailbox = registry[id]?.mailbox, mailbox.quietSinceLastHeartbeatRound() else { continue }
+                if case .queued = mailbox.enqueueIfIdle(clusterHeartbeat(cluster, for: id) ?? plain) { sentInChunk += 1 }
             }
             deliveries += sentInChunk
             sent += sentInChunk

@@ -66,6 +66,8 @@ package final class Mailbox: Sendable {
     package var queuedCount: Int { state.withLock { $0.queuedCount } }
     var queuedBytes: Int { state.withLock { $0.queuedBytes } }
     var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
+    /// See ``MailboxStateMachine/quietSinceLastHeartbeatRound()``.
+    func quietSinceLastHeartbeatRound() -> Bool { state.withLock { $0.quietSinceLastHeartbeatRound() } }
     /// Writes senders made for the reader (``allowImmediateWrites(_:)``).
     var immediateWriteCount: Int { state.withLock { $0.immediateWriteCount } }
     /// Whether the reader waits for frames.

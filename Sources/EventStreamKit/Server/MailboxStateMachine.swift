@@ -128,6 +128,8 @@ struct MailboxStateMachine<Consumer, Sender> {
     private var nextTicket: UInt64 = 0
     /// Frames accepted (queued or handed over) since the mailbox was made; comments excluded.
     private(set) var acceptedEvents = 0
+    /// ``acceptedEvents`` when the last heartbeat round looked at this stream.
+    private var acceptedAtLastRound = 0
     /// Frames accepted, comments included: the heartbeat timer's measure of activity.
     private(set) var acceptedFrames = 0
     /// Frames discarded by the overflow policy or by an undrained finish.
@@ -278,6 +280,13 @@ struct MailboxStateMachine<Consumer, Sender> {
 
     /// Queues a heartbeat only if nothing is queued: a client with frames waiting is not
     /// idle, and a full queue must not make a heartbeat wait or drop an event.
+    /// Whether no event was accepted since the last heartbeat round looked; notes the count
+    /// for the next round. A stream that had an event since then needs no heartbeat now.
+    mutating func quietSinceLastHeartbeatRound() -> Bool {
+        defer { acceptedAtLastRound = acceptedEvents }
+        return acceptedEvents == acceptedAtLastRound
+    }
+
     mutating func enqueueIfIdle(_ delivery: Delivery) -> EnqueueAction {
         guard case .open = phase, owed.isEmpty, liveCount == 0, blocked.isEmpty else { return .rejected }
         return enqueueWithinRoom(delivery)

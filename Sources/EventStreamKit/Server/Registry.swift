@@ -11,9 +11,6 @@ struct Registry<SourceID: Hashable & Sendable, Member> {
         let channels: Set<String>
         /// Where the member sits in ``members``.
         fileprivate(set) var slot: Int
-        /// A number the hub keeps per connection (the events it had accepted at the last
-        /// heartbeat check).
-        var mark = 0
     }
 
     private(set) var records: [ConnectionID: Record] = [:]
@@ -71,11 +68,6 @@ struct Registry<SourceID: Hashable & Sendable, Member> {
             }
         }
         return (member, record)
-    }
-
-    /// Sets the hub's number for connection `id` (see ``Record/mark``).
-    mutating func setMark(_ mark: Int, for id: ConnectionID) {
-        records[id]?.mark = mark
     }
 
     /// The connections `recipients` reaches, each once.
