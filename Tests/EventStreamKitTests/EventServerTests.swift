@@ -283,6 +283,52 @@ struct EventServerChannelTests {
         #expect(reasons == [.clientGone, .clientGone])
     }
 
+    @Test("clientLeft() takes a connection out of the hub although its body is never read: a host that drops the body unrun (its channel closed first) leaks nothing")
+    func clientLeftForgetsABodyNeverRead() async throws {
+        let server = EventServer<String>()
+        let events = await server.lifecycleEvents()
+        let connection = try await server.connect(source: "a")
+        try await server.send("never read", as: note)
+        connection.clientLeft()
+        connection.clientLeft()  // the host's handler may see the input close, then the channel go
+        try await waitUntil("the hub forgot it") { await server.clientCount == 0 }
+        var reasons: [DisconnectReason] = []
+        for await event in events {
+            if case .disconnected(_, _, let reason) = event { reasons.append(reason) }
+            if case .droppedEvents = event { continue }
+            if !reasons.isEmpty { break }
+        }
+        #expect(reasons == [.clientGone])
+        // A body read after all (late) ends at once, and nothing is reported twice.
+        var iterator = connection.body.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+        #expect(await server.clientCount == 0)
+    }
+
+    @Test("a host whose write was in flight when the client left, and that then stops iterating, leaves no connection in the hub")
+    func clientLeftDuringAHostWrite() async throws {
+        let server = EventServer<String>()
+        let connection = try await server.connect(source: "a")
+        try await server.send("in flight", as: note)
+        var iterator: EventConnection<String>.Body.AsyncIterator? = connection.body.makeAsyncIterator()
+        #expect(await iterator?.next() != nil)  // the host now writes this chunk...
+        connection.clientLeft()  // ...the client goes meanwhile...
+        iterator = nil  // ...the write fails and the host breaks out of its loop
+        try await waitUntil("the hub forgot it") { await server.clientCount == 0 }
+        #expect(iterator == nil)
+
+        // The same when the stream ended by its mailbox alone (as a transport's own watch
+        // ends it): the dropped iterator, which never saw the end, tells the hub.
+        let other = try await server.connect(source: "b")
+        try await server.send("in flight", as: note)
+        var reader: EventConnection<String>.Body.AsyncIterator? = other.body.makeAsyncIterator()
+        #expect(await reader?.next() != nil)
+        other.mailbox.finish(.clientGone, drain: false)
+        reader = nil
+        try await waitUntil("the hub forgot the other") { await server.clientCount == 0 }
+        #expect(reader == nil)
+    }
+
     @Test func runWritesEachWakeUpInOneWriteAndLeavesWhenTheSinkFails() async throws {
         let server = EventServer<String>()
         let connection = try await server.connect(source: "a")

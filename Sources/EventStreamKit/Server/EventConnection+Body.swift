@@ -1,3 +1,5 @@
+import Synchronization
+
 extension EventConnection {
     /// The stream as byte chunks, for a host server's streaming response body.
     ///
@@ -58,15 +60,18 @@ extension EventConnection {
         }
     }
 
-    /// Owns the reading side; when the iterator is dropped before the stream ended, its
-    /// deinit ends the connection.
+    /// Owns the reading side; when the iterator is dropped before it saw the stream's end,
+    /// its deinit ends the connection.
     final class Reader: Sendable {
         let connection: EventConnection
+        /// Whether ``next()`` saw the end and told the hub.
+        private let sawEnd = Atomic<Bool>(false)
 
         init(connection: EventConnection) { self.connection = connection }
 
         func next() async -> [UInt8]? {
             guard let batch = await connection.mailbox.next() else {
+                sawEnd.store(true, ordering: .relaxed)
                 await connection.server.connectionEnded(connection.id)
                 return nil
             }
@@ -76,10 +81,13 @@ extension EventConnection {
         }
 
         deinit {
-            guard connection.mailbox.endReason == nil else { return }
+            guard !sawEnd.load(ordering: .relaxed) else { return }
+            // The host dropped the body before it saw the end: its write failed and it broke
+            // out of its loop, possibly after the stream had ended meanwhile (the client left
+            // while the chunk was being written). Either way the hub must forget the
+            // connection, and deinit cannot await: this task makes one actor call and ends
+            // (the call does nothing if the hub already forgot it).
             connection.mailbox.finish(.clientGone, drain: false)
-            // The host dropped the body without finishing it: the hub must forget the
-            // connection, and deinit cannot await. This task makes one actor call and ends.
             let server = connection.server, id = connection.id
             Task { await server.connectionEnded(id) }
         }

@@ -29,6 +29,8 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     package nonisolated let mailbox: Mailbox
     nonisolated let server: EventServer<SourceID>
     private nonisolated let isConsumed = Atomic<Bool>(false)
+    /// Whether ``clientLeft()`` has told the hub.
+    private nonisolated let leftReported = Atomic<Bool>(false)
 
     private nonisolated let written = Atomic<Int>(0)
     /// When the hub registered it, if the hub has an observer (which is told the duration).
@@ -140,11 +142,19 @@ public actor EventConnection<SourceID: Hashable & Sendable> {
     /// Ends this stream because its client has gone, for a host that learns so other than by
     /// a failed write or a cancelled reader: a close callback, or a probe such as the Vapor
     /// example's `DisconnectProbe`. Nothing more is written; what is queued counts as dropped.
-    /// The reader (``body`` or ``run(writingTo:)``) ends at once and the connection leaves the
-    /// hub with ``DisconnectReason/clientGone``. It does not wait and may be called from any
-    /// thread, also after the stream ended (then it does nothing).
+    /// The connection leaves the hub with ``DisconnectReason/clientGone`` at once, whatever its
+    /// reader does: a reader waiting for frames (``body`` or ``run(writingTo:)``) ends, one in
+    /// the middle of a host's write sees the end at its next call, and a body the host never
+    /// runs (its channel closed before the response began) leaves nothing behind. It does not
+    /// wait and may be called from any thread, any number of times, also after the stream
+    /// ended (then it does nothing).
     public nonisolated func clientLeft() {
         mailbox.finish(.clientGone, drain: false)
+        guard !leftReported.exchange(true, ordering: .relaxed) else { return }
+        // The hub forgets it now, not when the reader next looks: the reader may be stuck in
+        // the host's write, or never start. One actor call, then the task ends.
+        let server = server, id = id
+        Task { await server.connectionEnded(id) }
     }
 
     nonisolated func claim() throws(EventServerError) {
