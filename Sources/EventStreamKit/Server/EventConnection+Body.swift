@@ -10,15 +10,20 @@ extension EventConnection {
     ///
     /// It can be iterated once: a second iterator ends at once.
     ///
-    /// A host must end the iteration when its client leaves (or call
-    /// ``EventConnection/clientLeft()``), or the connection stays in the hub until a write
-    /// fails (the next event or heartbeat). Hummingbird 2, with a small channel handler that
+    /// A host must end the iteration when its client leaves, or call
+    /// ``EventConnection/clientLeft()`` (which also covers a body the host never runs because
+    /// its channel closed first), or the connection stays in the hub until a write fails (the
+    /// next event or heartbeat). Hummingbird 2, with a small channel handler that
     /// calls `clientLeft()` when the client's side closes, and the channel's event loop as
     /// the loop's executor (so that a wake-up and the write happen on one thread):
     ///
     /// ```swift
     /// let leaving = ClientLeftHandler { connection.clientLeft() }
-    /// channel.pipeline.addHandler(leaving, position: .first).whenFailure { _ in connection.clientLeft() }
+    /// // A channel that closed before the handler was in its pipeline (a reset right after the
+    /// // request) has already sent its last event: the handler would wait for nothing.
+    /// channel.pipeline.addHandler(leaving, position: .first).whenComplete { added in
+    ///     if case .failure = added { connection.clientLeft() } else if !channel.isActive { connection.clientLeft() }
+    /// }
     /// return Response(status: .ok, headers: headers, body: ResponseBody { writer in
     ///     await withTaskExecutorPreference(executor) {
     ///         for await chunk in connection.body {

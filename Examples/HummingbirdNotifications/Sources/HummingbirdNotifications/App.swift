@@ -21,6 +21,10 @@ struct HummingbirdNotifications {
         let hub = EventServer<String>(configuration: configuration)
         let app = Application(
             router: router(hub: hub, metrics: registry, openEvents: bench != nil),
+            // A connection that sends no byte for 10 s while its request is unfinished, or
+            // between requests, is closed; a streaming response is not (Hummingbird closes on
+            // an idle read only while a request is being read or none is in progress).
+            server: .http1(configuration: .init(idleTimeout: .seconds(10))),
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
             onServerRunning: { channel in
                 let line = "listening on http://127.0.0.1:\(channel.localAddress?.port ?? port)\n"

@@ -18,7 +18,11 @@ extension EventServer {
         for (name, value) in responseHeaders { headers[.init(name)!] = value }
         let channel = context.channel, executor = EventLoopExecutor(channel.eventLoop)
         let leaving = ClientLeftHandler { connection.clientLeft() }
-        channel.pipeline.addHandler(leaving, position: .first).whenFailure { _ in connection.clientLeft() }
+        // A channel that closed before the handler was in its pipeline (a reset right after the
+        // request) has already sent its last event: the handler would wait for nothing.
+        channel.pipeline.addHandler(leaving, position: .first).whenComplete { added in
+            if case .failure = added { connection.clientLeft() } else if !channel.isActive { connection.clientLeft() }
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             await withTaskExecutorPreference(executor) {
                 for await chunk in connection.body {
