@@ -238,8 +238,9 @@ struct DemoApp: Sendable {
                 id = try await hub.send(value, as: Self.notification, to: notify.recipients)
             }
         } catch let error as EventServerError where error.code == .logUnavailable {
-            // Nothing was sent: the cluster's order lives in Redis, and a node never forks it.
-            return Self.refusal(.serviceUnavailable, "not sent: the cluster's Redis is unreachable; try again later", retryAfter: .seconds(1))
+            // The cluster's order lives in Redis, and a node never forks it. Most likely nothing
+            // was sent; a failure after Redis received the event cannot tell.
+            return Self.refusal(.serviceUnavailable, "the cluster's Redis did not confirm it: most likely not sent (a retry may deliver it twice)", retryAfter: .seconds(1))
         }
         var response = try Self.json(["id": id])
         response.status = .accepted

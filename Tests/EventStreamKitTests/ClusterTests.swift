@@ -64,6 +64,41 @@ struct ClusterTests {
         for task in tasks { await task.value }
     }
 
+    @Test("a node started while Redis is down accepts no send and no stream until it reads the log; then what it accepts, its own clients get")
+    func nodeStartedWhileRedisIsDown() async throws {
+        let redis = try await RedisProcess()
+        redis.kill()
+        try await waitUntil("redis-server gone") { !redis.isRunning }
+        var configuration = EventServer<String>.Configuration()
+        configuration.heartbeatInterval = nil
+        let hub = try EventServer<String>(configuration: configuration, cluster: .init(redisURL: "redis://127.0.0.1:\(redis.port)", timeout: .milliseconds(300)))
+        let task = Task { await hub.run() }
+        await #expect { _ = try await hub.send("early", as: Self.note) } throws: { ($0 as? EventServerError)?.code == .logUnavailable }
+        await #expect {
+            let early = try await hub.connect(source: "early")
+            await early.close()  // not reached unless this fails: no stream left to hold the hub's shutdown
+        } throws: { ($0 as? EventServerError)?.code == .logUnavailable }
+        // Down long enough for the tail's retries to back off past a second.
+        try await Task.sleep(for: .milliseconds(1500))
+        try await redis.restart()
+        // The first send the node accepts after Redis is back, to a stream it accepted: the
+        // stream gets it (it used to be appended before the point the tail then started from).
+        var reader: StreamRecorder?
+        var id: String?
+        let deadline = ContinuousClock.now + .seconds(15)
+        while id == nil, ContinuousClock.now < deadline {
+            if reader == nil, let connection = try? await hub.connect(source: "carol") { reader = StreamRecorder(connection) }
+            if reader != nil { id = try? await hub.send("first", as: Self.note, to: .source("carol")) }
+            if id == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let stream = try #require(reader)
+        #expect(id != nil)
+        #expect(try await stream.waitForEvents(1).map(\.data) == ["first"])
+        await stream.cancel()
+        task.cancel()
+        await task.value
+    }
+
     @Test("Redis down: a send throws at once with logUnavailable; nothing is delivered")
     func sendWhileRedisIsDown() async throws {
         let redis = try await RedisProcess()

@@ -61,13 +61,14 @@ extension EventServer {
     /// Appends events to the cluster's log; they are delivered when the tail reads them
     /// back, on this node as on every other.
     func appendToCluster(_ link: ClusterLink, _ records: [ClusterRecord]) async throws -> [String] {
+        try await awaitClusterTail(link)
         let epoch: String
         let first: UInt64
         do {
             (epoch, first) = try await link.log.append(records.map(\.bytes))
         } catch {
             clusterAppendFailures += 1
-            throw EventServerError(.logUnavailable, "the cluster's event log is unavailable; nothing was sent: \(error)")
+            throw EventServerError(.logUnavailable, "the cluster's event log did not confirm the event (\(error)): most likely it was not sent, but a failure after Redis received it cannot tell, and a retry may then deliver it twice")
         }
         let last = first + UInt64(records.count - 1)
         if epoch == clusterEpoch {
@@ -96,6 +97,23 @@ extension EventServer {
             isLogReachable: clusterIsReachable, lastRoundTrip: clusterLastRoundTrip, outages: clusterOutages,
             epochChanges: clusterEpochChanges, gaps: clusterGaps, malformedRecords: clusterMalformedRecords, appendFailures: clusterAppendFailures
         )
+    }
+
+    /// Waits, at most the cluster's timeout, until this node reads the log (its tail has a
+    /// starting point). Before that, an event appended would lie before the point the tail
+    /// starts from, and this node's own clients would never get it; and a stream opened would
+    /// miss what other nodes append until then.
+    /// - Throws: ``EventServerError/Code/logUnavailable`` if the tail has not started in time.
+    func awaitClusterTail(_ link: ClusterLink) async throws(EventServerError) {
+        guard clusterEpoch == nil else { return }
+        let deadline = ContinuousClock.now + link.log.timeout
+        // Polled: only a node that started while Redis was unreachable ever waits here.
+        while clusterEpoch == nil {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                throw EventServerError(.logUnavailable, "this node does not read the cluster's event log yet (Redis was unreachable when it started); nothing was sent")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// Reads the cluster's log until cancelled: from its end when the hub starts (retrying

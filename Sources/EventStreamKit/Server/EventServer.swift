@@ -189,9 +189,15 @@ public actor EventServer<SourceID: Hashable & Sendable> {
     ///   - channels: Channels to subscribe to.
     ///   - lastEventID: The client's `Last-Event-ID` header, if any.
     /// - Returns: The connection.
+    /// In a cluster, a node that does not read the log yet (it started while Redis was
+    /// unreachable) waits for it, at most ``Cluster/timeout``: a stream opened before would
+    /// miss what other nodes send until then.
+    ///
     /// - Throws: ``EventServerError`` with code ``EventServerError/Code/shutDown`` or
-    ///   ``EventServerError/Code/duplicateSource``.
+    ///   ``EventServerError/Code/duplicateSource``; in a cluster also
+    ///   ``EventServerError/Code/logUnavailable``.
     public func connect(source: SourceID, channels: Set<String> = [], lastEventID: String? = nil) async throws -> EventConnection<SourceID> {
+        if let cluster { try await awaitClusterTail(cluster) }
         guard phase == .running else { throw EventServerError.shutDown }
         try applyDuplicatePolicy(for: source)
 

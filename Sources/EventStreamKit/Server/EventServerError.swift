@@ -11,7 +11,9 @@ public struct EventServerError: Error, CustomStringConvertible, Sendable {
         public static let shutDown = Code(base: .shutDown)
         /// A connection's stream was read a second time; it has one reader.
         public static let alreadyConsumed = Code(base: .alreadyConsumed)
-        /// In a cluster: the event log (Redis) did not take the event; nothing was sent.
+        /// In a cluster: the event log (Redis) did not confirm the event, or this node does not
+        /// read the log yet. Most likely nothing was sent; when Redis failed after it received
+        /// the event, it may have been, and a retry may deliver it twice.
         public static let logUnavailable = Code(base: .logUnavailable)
         /// In a cluster: the call has no cluster-wide meaning.
         public static let unsupportedInCluster = Code(base: .unsupportedInCluster)
