@@ -1,4 +1,5 @@
 @testable import EventStreamKit
+import Synchronization
 import Testing
 
 /// Three hubs in one process, one redis-server: the cluster's order, delivery and replay.
@@ -78,21 +79,22 @@ struct ClusterTests {
             let early = try await hub.connect(source: "early")
             await early.close()  // not reached unless this fails: no stream left to hold the hub's shutdown
         } throws: { ($0 as? EventServerError)?.code == .logUnavailable }
-        // Down long enough for the tail's retries to back off past a second.
+        // Not a wait for a condition: the outage must last long enough for the tail's retries
+        // to back off past a second, so that the node is still not reading the log when the
+        // first send after the restart comes (what the old code then lost).
         try await Task.sleep(for: .milliseconds(1500))
         try await redis.restart()
         // The first send the node accepts after Redis is back, to a stream it accepted: the
         // stream gets it (it used to be appended before the point the tail then started from).
-        var reader: StreamRecorder?
-        var id: String?
-        let deadline = ContinuousClock.now + .seconds(15)
-        while id == nil, ContinuousClock.now < deadline {
-            if reader == nil, let connection = try? await hub.connect(source: "carol") { reader = StreamRecorder(connection) }
-            if reader != nil { id = try? await hub.send("first", as: Self.note, to: .source("carol")) }
-            if id == nil { try await Task.sleep(for: .milliseconds(10)) }
+        let reader = Mutex<StreamRecorder?>(nil)
+        try await waitUntil("a stream and a send accepted", timeout: .seconds(15)) {
+            if reader.withLock({ $0 }) == nil, let connection = try? await hub.connect(source: "carol") {
+                reader.withLock { $0 = StreamRecorder(connection) }
+            }
+            guard reader.withLock({ $0 }) != nil else { return false }
+            return (try? await hub.send("first", as: Self.note, to: .source("carol"))) != nil
         }
-        let stream = try #require(reader)
-        #expect(id != nil)
+        let stream = try #require(reader.withLock { $0 })
         #expect(try await stream.waitForEvents(1).map(\.data) == ["first"])
         await stream.cancel()
         task.cancel()

@@ -65,7 +65,6 @@ package final class Mailbox: Sendable {
     var droppedCount: Int { state.withLock { $0.droppedCount } }
     package var queuedCount: Int { state.withLock { $0.queuedCount } }
     var queuedBytes: Int { state.withLock { $0.queuedBytes } }
-    var acceptedEvents: Int { state.withLock { $0.acceptedEvents } }
     /// See ``MailboxStateMachine/quietSinceLastHeartbeatRound()``.
     func quietSinceLastHeartbeatRound() -> Bool { state.withLock { $0.quietSinceLastHeartbeatRound() } }
     /// Writes senders made for the reader (``allowImmediateWrites(_:)``).
